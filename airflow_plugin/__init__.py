@@ -1,0 +1,1 @@
+"""Everything Airflow loads: the DAG builder, one operator per step type, the listener and the recorder."""

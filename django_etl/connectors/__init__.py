@@ -1,0 +1,1 @@
+"""Connectors to external systems and the Fernet-encrypted credentials they use."""

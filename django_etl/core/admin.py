@@ -1,0 +1,1 @@
+"""Admin placeholder (filled below)."""

@@ -1,0 +1,1 @@
+"""Data lineage: which task run's output fed which task run (seed section 6)."""

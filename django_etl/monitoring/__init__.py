@@ -1,0 +1,1 @@
+"""Alerts raised by runs: failed tasks and pipelines, data-quality findings (seed section 5)."""

@@ -1,0 +1,67 @@
+"""Alert: something about a run that a person should look at."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from django_etl.runs.models import PipelineRun, TaskRun
+
+
+class AlertLevel(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertType(models.TextChoices):
+    TASK_FAILED = "task_failed", "Task Failed"
+    PIPELINE_FAILED = "pipeline_failed", "Pipeline Failed"
+    PERFORMANCE_DEGRADATION = "performance_degradation", "Performance Degradation"
+    RESOURCE_EXHAUSTION = "resource_exhaustion", "Resource Exhaustion"
+    DATA_QUALITY = "data_quality", "Data Quality"
+
+
+class AlertQuerySet(models.QuerySet["Alert"]):
+    def unresolved(self) -> AlertQuerySet:
+        return self.filter(is_resolved=False)
+
+    def resolve(self) -> int:
+        return self.filter(is_resolved=False).update(is_resolved=True, resolved_at=timezone.now())
+
+
+class Alert(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pipeline_run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, null=True)
+    # No database constraint: task_runs is partitioned, so its primary key includes the partition key
+    # (docs/partitioning.md). Deletes cascade through the ORM; check_orphans finds strays.
+    task_run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, null=True, db_constraint=False)
+    level = models.CharField(max_length=20, choices=AlertLevel.choices)
+    alert_type = models.CharField(max_length=50, choices=AlertType.choices)
+    message = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    is_resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        db_table = "alerts"
+        indexes = [
+            models.Index(fields=["level", "-created_at"]),
+            models.Index(fields=["is_resolved"]),
+            models.Index(fields=["alert_type"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.get_alert_type_display()}: {self.message[:80]}"
+
+    def resolve(self) -> None:
+        if not self.is_resolved:
+            self.is_resolved = True
+            self.resolved_at = timezone.now()
+            self.save(update_fields=["is_resolved", "resolved_at"])

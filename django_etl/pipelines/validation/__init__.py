@@ -1,0 +1,342 @@
+"""One validation layer for connectors, steps and pipelines, used by admin forms, clean() and generate_dags.
+
+Every function returns a Report holding all problems at once, each naming the object and the key.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError as PydanticError
+
+from django_etl.pipelines.graph import StepNode, find_cycle, upstreams
+from django_etl.pipelines.validation import datasets
+from django_etl.pipelines.validation.report import Problem, Report
+from django_etl.pipelines.validation.schemas import (
+    CONNECTOR_SCHEMAS,
+    CREDENTIAL_KEYS,
+    STEP_CONNECTOR_TYPES,
+    STEP_SCHEMAS,
+    PipelineConfig,
+)
+
+if TYPE_CHECKING:
+    from django_etl.connectors.models import Connector
+    from django_etl.pipelines.models import Pipeline, PipelineStep
+
+__all__ = [
+    "Problem",
+    "Report",
+    "validate_connector",
+    "validate_pipeline",
+    "validate_pipeline_config",
+    "validate_step",
+]
+
+CRON_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
+
+
+def _loc(prefix: str, loc: Sequence[Any]) -> str:
+    text = prefix
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not str(part).startswith(("function-", "tagged-union")):
+            text += f".{part}"
+    return text
+
+
+def check_schema(report: Report, schema, data: Any, where: str, key: str, field: str) -> Any:
+    """Validate ``data`` against a pydantic schema, adding one problem per error; the parsed value or None."""
+    if not isinstance(data, dict):
+        report.add(where, key, f"must be a JSON object, not {type(data).__name__}", field=field)
+        return None
+    try:
+        return schema.model_validate(data)
+    except PydanticError as exc:
+        for error in exc.errors(include_url=False):
+            # Discriminated unions add the tag to the location: drop it, the index already names the item.
+            loc = [p for p in error["loc"] if not (isinstance(p, str) and p in _TAGS)]
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            report.add(where, _loc(key, loc), message, field=field)
+        return None
+
+
+_TAGS = {
+    "select",
+    "rename",
+    "cast",
+    "filter",
+    "derive",
+    "aggregate",
+    "deduplicate",
+    "join",
+    "row_count",
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "regex",
+    "freshness",
+    "custom_sql",
+}
+
+
+def _where_pipeline(pipeline: Pipeline) -> str:
+    return f"pipeline {pipeline.name!r}"
+
+
+def _where_step(step: PipelineStep, pipeline: Pipeline | None = None) -> str:
+    owner = _where_pipeline(pipeline) + " " if pipeline is not None else ""
+    return f"{owner}step {step.name!r}"
+
+
+# ---------------------------------------------------------------- connectors
+
+
+def validate_connector(connector: Connector) -> Report:
+    report = Report()
+    where = f"connector {connector.name!r}"
+    schema = CONNECTOR_SCHEMAS.get(connector.connector_type)
+    if schema is None:
+        report.add(
+            where, "connector_type", f"unknown type {connector.connector_type!r}", field="connector_type"
+        )
+        return report
+    parsed = check_schema(report, schema, connector.config, where, "config", "config")
+    credential = connector.credential if connector.credential_id else None
+    if (
+        credential is not None
+        and connector.organization_id
+        and (credential.organization_id != connector.organization_id)
+    ):
+        report.add(where, "credential", "belongs to another organization", field="credential")
+    if parsed is not None:
+        needed = _credential_keys(connector.connector_type, parsed)
+        if needed and credential is None and connector.connector_type == "api":
+            report.add(where, "credential", f"auth {parsed.auth!r} needs a credential", field="credential")
+        if connector.connector_type == "file":
+            _check_file_root(report, where, parsed.root)
+    return report
+
+
+def _credential_keys(connector_type: str, parsed) -> tuple[str, ...]:
+    options = CREDENTIAL_KEYS.get(connector_type, {})
+    selector = (
+        getattr(parsed, "auth", None) or getattr(parsed, "engine", None) or getattr(parsed, "provider", "")
+    )
+    return options.get(selector, ())
+
+
+def _check_file_root(report: Report, where: str, root: str) -> None:
+    from django.conf import settings
+
+    resolved = Path(root).resolve()
+    allowed = [Path(r).resolve() for r in settings.ETL_FILE_ROOTS]
+    if not any(resolved == a or a in resolved.parents for a in allowed):
+        report.add(
+            where,
+            "config.root",
+            f"{root!r} is outside the allowed file roots ({', '.join(map(str, allowed))}); "
+            "add it to ETL_FILE_ROOTS",
+            field="config",
+        )
+
+
+# ---------------------------------------------------------------- pipelines
+
+
+def validate_pipeline_config(pipeline: Pipeline) -> Report:
+    report = Report()
+    where = _where_pipeline(pipeline)
+    parsed = check_schema(report, PipelineConfig, pipeline.config, where, "config", "config")
+    if parsed is not None:
+        _check_schedule(report, where, parsed)
+    if not isinstance(pipeline.metadata, dict):
+        report.add(where, "metadata", "must be a JSON object", field="metadata")
+    elif "tags" in pipeline.metadata and not (
+        isinstance(pipeline.metadata["tags"], list)
+        and all(isinstance(t, str) for t in pipeline.metadata["tags"])
+    ):
+        report.add(where, "metadata.tags", "must be a list of strings", field="metadata")
+    return report
+
+
+def _check_schedule(report: Report, where: str, config: PipelineConfig) -> None:
+    schedule = config.schedule
+    if schedule is not None and schedule not in CRON_PRESETS:
+        from croniter import croniter
+
+        if not croniter.is_valid(schedule):
+            report.add(
+                where,
+                "config.schedule",
+                f"{schedule!r} is not a cron expression or one of {', '.join(sorted(CRON_PRESETS))}",
+                field="config",
+            )
+    try:
+        zoneinfo.ZoneInfo(config.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        report.add(where, "config.timezone", f"unknown time zone {config.timezone!r}", field="config")
+    import pendulum
+
+    try:
+        pendulum.parse(config.start_date)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        report.add(where, "config.start_date", f"{config.start_date!r} is not an ISO date", field="config")
+
+
+def validate_step(
+    step: PipelineStep,
+    *,
+    siblings: Sequence[PipelineStep] | None = None,
+    connectors: dict[str, Connector] | None = None,
+    pipeline: Pipeline | None = None,
+) -> Report:
+    """One step on its own: its config for its type, its connectors, its dependency ids."""
+    report = Report()
+    pipeline = pipeline if pipeline is not None else (step.pipeline if step.pipeline_id else None)
+    where = _where_step(step, pipeline)
+    schema = STEP_SCHEMAS.get(step.step_type)
+    if schema is None:
+        report.add(where, "step_type", f"unknown step type {step.step_type!r}", field="step_type")
+        return report
+    parsed = check_schema(report, schema, step.config, where, "config", "config")
+    if parsed is not None and pipeline is not None:
+        if connectors is None:
+            connectors = _connectors_of(pipeline)
+        _check_step_connectors(report, where, step, parsed, connectors)
+    if siblings is None and step.pipeline_id:
+        siblings = list(type(step)._default_manager.filter(pipeline_id=step.pipeline_id).exclude(pk=step.pk))
+        siblings.append(step)
+    _check_dependencies(report, where, step, siblings or [step])
+    return report
+
+
+def _connectors_of(pipeline: Pipeline) -> dict[str, Connector]:
+    from django_etl.connectors.models import Connector
+
+    return {c.name: c for c in Connector.objects.filter(organization_id=pipeline.organization_id)}
+
+
+def _check_step_connectors(report, where, step, parsed, connectors) -> None:
+    for (step_type, key), allowed in STEP_CONNECTOR_TYPES.items():
+        if step_type != step.step_type:
+            continue
+        name = getattr(parsed, key, None)
+        if not name:
+            continue
+        connector = connectors.get(name)
+        if connector is None:
+            report.add(
+                where, f"config.{key}", f"no connector named {name!r} in this organization", field="config"
+            )
+        elif connector.connector_type not in allowed:
+            report.add(
+                where,
+                f"config.{key}",
+                f"connector {name!r} is a {connector.connector_type} connector; "
+                f"expected {' or '.join(sorted(allowed))}",
+                field="config",
+            )
+        elif not connector.is_active:
+            report.add(where, f"config.{key}", f"connector {name!r} is inactive", field="config")
+        else:
+            _check_step_fits_connector(report, where, step.step_type, parsed, connector)
+
+
+def _check_step_fits_connector(report, where, step_type, parsed, connector) -> None:
+    kind = connector.connector_type
+    if step_type == "extract":
+        if kind == "database" and bool(parsed.query) == bool(parsed.table):
+            report.add(where, "config", "a database extract needs either 'query' or 'table'", field="config")
+        if kind in {"file", "cloud"} and not parsed.path:
+            report.add(where, "config.path", f"a {kind} extract needs 'path'", field="config")
+        if kind == "api" and not parsed.endpoint:
+            report.add(where, "config.endpoint", "an API extract needs 'endpoint'", field="config")
+    elif step_type == "load":
+        if kind == "database" and not parsed.table:
+            report.add(where, "config.table", "a database load needs 'table'", field="config")
+        if kind in {"file", "cloud"} and not parsed.path:
+            report.add(where, "config.path", f"a {kind} load needs 'path'", field="config")
+
+
+def _check_dependencies(report: Report, where: str, step, siblings) -> None:
+    dependencies = step.dependencies
+    if not isinstance(dependencies, list):
+        report.add(where, "dependencies", "must be a list of step ids", field="dependencies")
+        return
+    ids = {str(s.pk) for s in siblings}
+    for position, dependency in enumerate(dependencies):
+        key = f"dependencies[{position}]"
+        if not isinstance(dependency, str):
+            report.add(where, key, "must be a step id (string)", field="dependencies")
+        elif dependency == str(step.pk):
+            report.add(where, key, "a step cannot depend on itself", field="dependencies")
+        elif dependency not in ids:
+            report.add(where, key, f"{dependency!r} is not a step of this pipeline", field="dependencies")
+
+
+def validate_pipeline(pipeline: Pipeline, steps: Sequence[PipelineStep] | None = None) -> Report:
+    """Everything about a pipeline and its steps together: what generate_dags requires before writing."""
+    report = validate_pipeline_config(pipeline)
+    steps = list(steps) if steps is not None else list(pipeline.steps.all())
+    where = _where_pipeline(pipeline)
+    connectors = _connectors_of(pipeline)
+    for step in steps:
+        report.extend(validate_step(step, siblings=steps, connectors=connectors, pipeline=pipeline))
+    _check_unique_names(report, where, steps)
+    if report:
+        # Graph and dataset rules assume well-formed steps; they would only repeat the errors above.
+        return report
+    names = {str(s.pk): s.name for s in steps}
+    edges = upstreams([_node(s) for s in steps])
+    cycle = find_cycle(edges)
+    if cycle:
+        path = " -> ".join(repr(names[i]) for i in cycle)
+        report.add(where, "dependencies", f"dependency cycle: {path}", field="__all__")
+        return report
+    step_data = dataset_plan(steps, edges)
+    for step_id, key, message in step_data[1]:
+        report.add(f"{where} step {names[step_id]!r}", key, message, field="config")
+    return report
+
+
+def _check_unique_names(report: Report, where: str, steps) -> None:
+    seen: dict[str, str] = {}
+    for step in steps:
+        task_id = step.task_id
+        if task_id in seen:
+            report.add(
+                f"{where} step {step.name!r}",
+                "name",
+                f"gives task id {task_id!r}, the same as step {seen[task_id]!r}; rename one",
+                field="name",
+            )
+        else:
+            seen[task_id] = step.name
+    orders = [s.order_index for s in steps]
+    for duplicate in sorted({o for o in orders if orders.count(o) > 1}):
+        report.add(where, "order_index", f"{duplicate} is used by more than one step", field="order_index")
+
+
+def _node(step) -> StepNode:
+    deps = step.dependencies if isinstance(step.dependencies, list) else []
+    return StepNode(str(step.pk), step.order_index, bool(step.is_parallel), tuple(str(d) for d in deps))
+
+
+def step_graph(steps: Sequence[PipelineStep]) -> dict[str, list[str]]:
+    """Step id -> upstream step ids, by the documented rule."""
+    return upstreams([_node(s) for s in steps])
+
+
+def dataset_plan(steps, edges) -> tuple[dict[str, datasets.StepData], list[tuple[str, str, str]]]:
+    """Each step's resolved input and output dataset names, and any problems found resolving them."""
+    data = [datasets.StepData(str(s.pk), s.task_id, s.step_type, s.config) for s in steps]
+    problems = datasets.resolve(data, edges)
+    return {d.id: d for d in data}, problems

@@ -1,0 +1,11 @@
+"""App configuration for pipeline and task runs."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RunsConfig(AppConfig):
+    name = "django_etl.runs"
+    label = "runs"
+    verbose_name = "Runs"

@@ -1,0 +1,146 @@
+"""PipelineRun and TaskRun: what Airflow did with each pipeline and step, recorded in Django."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from django_etl.pipelines.models import Pipeline, PipelineStep
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    TIMEOUT = "timeout", "Timeout"
+    # Task runs that never ran (deviation: see docs/data-model.md).
+    SKIPPED = "skipped", "Skipped"
+    UPSTREAM_FAILED = "upstream_failed", "Upstream failed"
+
+
+FINISHED_STATUSES = (
+    RunStatus.SUCCESS,
+    RunStatus.FAILED,
+    RunStatus.CANCELLED,
+    RunStatus.TIMEOUT,
+    RunStatus.SKIPPED,
+    RunStatus.UPSTREAM_FAILED,
+)
+
+
+class TriggerType(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    SCHEDULED = "scheduled", "Scheduled"
+    API = "api", "API"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class PipelineRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE)
+    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    # default instead of auto_now_add: a run recorded late keeps its real start time.
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    context = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    trigger_type = models.CharField(max_length=20, choices=TriggerType.choices)
+    # The Airflow identity of the run: what makes write-back idempotent.
+    airflow_dag_id = models.CharField(max_length=250, blank=True, default="")
+    airflow_run_id = models.CharField(max_length=250, blank=True, default="")
+
+    class Meta:
+        db_table = "pipeline_runs"
+        indexes = [
+            models.Index(fields=["pipeline", "-started_at"]),
+            models.Index(fields=["status"]),
+            models.Index(fields=["triggered_by"]),
+            models.Index(fields=["pipeline", "-started_at", "status"], name="pipeline_runs_dashboard_idx"),
+            models.Index(
+                fields=["started_at", "status"],
+                condition=Q(status__in=["running", "pending"]),
+                name="active_runs_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["airflow_dag_id", "airflow_run_id"],
+                condition=~Q(airflow_run_id=""),
+                name="unique_airflow_dag_run",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} @ {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.completed_at and self.started_at:
+            return self.completed_at - self.started_at
+        return None
+
+
+class TaskRunQuerySet(models.QuerySet["TaskRun"]):
+    def bulk_create(self, objs, *args, **kwargs):
+        # bulk_create skips save(): fill the partition key here too.
+        objs = list(objs)
+        for obj in objs:
+            obj.fill_partition_key()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class TaskRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pipeline_run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="task_runs")
+    pipeline_step = models.ForeignKey(PipelineStep, on_delete=models.PROTECT)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    input_data = models.JSONField(null=True, blank=True)
+    output_data = models.JSONField(null=True, blank=True)
+    logs = models.TextField(blank=True)
+    metrics = models.JSONField(default=dict)
+    retry_count = models.PositiveIntegerField(default=0)
+    # Monthly partition key (docs/partitioning.md): the start of the pipeline run, copied on first write, so
+    # every write of one task of one run lands on the same row of the same partition.
+    run_started_at = models.DateTimeField(editable=False)
+
+    objects = TaskRunQuerySet.as_manager()
+
+    class Meta:
+        db_table = "task_runs"
+        indexes = [
+            models.Index(fields=["pipeline_run", "status"]),
+            models.Index(fields=["pipeline_step"]),
+            models.Index(fields=["-started_at"]),
+        ]
+        constraints = [
+            # Includes the partition key because PostgreSQL requires it; (run, step) alone decides a row.
+            models.UniqueConstraint(
+                fields=["pipeline_run", "pipeline_step", "run_started_at"], name="unique_task_run_per_step"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_step.name} ({self.status})"
+
+    def fill_partition_key(self) -> None:
+        if self.run_started_at is None:
+            self.run_started_at = self.pipeline_run.started_at
+
+    def save(self, *args, **kwargs) -> None:
+        self.fill_partition_key()
+        super().save(*args, **kwargs)
+
+    @property
+    def duration(self):
+        if self.completed_at and self.started_at:
+            return self.completed_at - self.started_at
+        return None

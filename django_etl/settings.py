@@ -1,0 +1,144 @@
+"""The one Django settings module, driven entirely by environment variables (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Embedded state (SQLite database, local staging, Airflow home for the demo) lives in one git-ignored folder.
+VAR_DIR = Path(os.environ.get("ETL_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use true or false.")
+
+
+# Development defaults: usable only while DEBUG is on (the demo and the test suite).
+DEV_SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production"
+DEV_CREDENTIAL_KEYS = "dev:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
+# Credential key ring: "id:fernet-key" pairs separated by commas, or a JSON file (docs/credentials.md).
+ETL_CREDENTIAL_KEYS = os.environ.get("ETL_CREDENTIAL_KEYS", "")
+ETL_CREDENTIAL_KEYS_FILE = os.environ.get("ETL_CREDENTIAL_KEYS_FILE", "")
+ETL_CREDENTIAL_CURRENT_KEY = os.environ.get("ETL_CREDENTIAL_CURRENT_KEY", "")
+if not ETL_CREDENTIAL_KEYS and not ETL_CREDENTIAL_KEYS_FILE:
+    ETL_CREDENTIAL_KEYS = DEV_CREDENTIAL_KEYS
+
+if not DEBUG:
+    if SECRET_KEY == DEV_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is off but DJANGO_SECRET_KEY is not set: refusing to run with the development key. "
+            "Set DJANGO_SECRET_KEY to a long random string."
+        )
+    if ETL_CREDENTIAL_KEYS == DEV_CREDENTIAL_KEYS:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is off but no credential key ring is configured: refusing to encrypt secrets with "
+            "the development key. Set ETL_CREDENTIAL_KEYS or ETL_CREDENTIAL_KEYS_FILE (docs/credentials.md)."
+        )
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_etl.core",
+    "django_etl.connectors",
+    "django_etl.pipelines",
+    "django_etl.runs",
+    "django_etl.monitoring",
+    "django_etl.lineage",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "django_etl.urls"
+WSGI_APPLICATION = "django_etl.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL
+# Connections are short-lived in task processes, so no persistent connections by default.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Airflow callbacks and the admin may write at the same time; wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+
+AUTH_USER_MODEL = "core.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "etl@localhost")
+
+# Where generated DAG files go (generate_dags --output overrides it).
+ETL_DAGS_FOLDER = Path(os.environ.get("ETL_DAGS_FOLDER", BASE_DIR / "dags" / "generated"))
+# Where steps stage datasets for each other: a local folder by default, s3://bucket/prefix when distributed.
+ETL_STAGING_URL = os.environ.get("ETL_STAGING_URL", str(VAR_DIR / "staging"))
+# Root folders that file connectors may read from and write to (comma-separated).
+ETL_FILE_ROOTS = [p for p in os.environ.get("ETL_FILE_ROOTS", str(BASE_DIR / "demo_data")).split(",") if p]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
+}

@@ -1,0 +1,28 @@
+"""pytest plugin loaded before Django settings (``-p django_etl.testing.bootstrap``): picks the test database.
+
+Order of choice: TEST_DATABASE_URL, then DATABASE_URL if it is PostgreSQL, else a throwaway PostgreSQL
+started from the local binaries. Each test session gets its own database name, so parallel runs on one
+server do not collide.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
+
+_url = os.environ.get("TEST_DATABASE_URL") or ""
+if not _url and os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+    _url = os.environ["DATABASE_URL"]
+if not _url:
+    from django_etl.testing import throwaway_postgres
+
+    _url = throwaway_postgres.start()
+os.environ["DATABASE_URL"] = _url
+os.environ.setdefault("TEST_DATABASE_NAME", f"test_django_etl_{os.getpid()}")
+
+# Everything a test writes to disk goes to one temporary folder per session.
+SESSION_DIR = tempfile.mkdtemp(prefix="etl-tests-")
+os.environ.setdefault("ETL_VAR_DIR", SESSION_DIR)

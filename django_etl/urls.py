@@ -1,0 +1,16 @@
+"""URL routes: the Django admin is the platform's configuration UI."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Django ETL"
+admin.site.site_title = "Django ETL"
+admin.site.index_title = "Pipelines, connectors and runs"
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+]
