@@ -26,3 +26,13 @@ os.environ.setdefault("TEST_DATABASE_NAME", f"test_django_etl_{os.getpid()}")
 # Everything a test writes to disk goes to one temporary folder per session.
 SESSION_DIR = tempfile.mkdtemp(prefix="etl-tests-")
 os.environ.setdefault("ETL_VAR_DIR", SESSION_DIR)
+
+# Airflow reads its configuration when first imported: one metadata DB (SQLite) and dags folder per session.
+_airflow_home = os.path.join(SESSION_DIR, "airflow")
+os.makedirs(os.path.join(_airflow_home, "dags"), exist_ok=True)
+os.environ.setdefault("AIRFLOW_HOME", _airflow_home)
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_airflow_home, "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airflow_home}/airflow.db")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+os.environ.setdefault("ETL_DAGS_FOLDER", os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
