@@ -83,7 +83,9 @@ class Pipeline(models.Model):
             raise ValidationError(report.as_django_dict())
 
     def save(self, *args, **kwargs) -> None:
-        if versioning.should_bump_on_save(self):
+        if self._state.adding:
+            versioning.note_created(self)
+        elif versioning.should_bump_on_save(self):
             self.version = versioning.next_patch(self.version)
         super().save(*args, **kwargs)
 

@@ -49,6 +49,13 @@ def _current_batch() -> _Batch | None:
     return getattr(_local, "batch", None)
 
 
+def note_created(pipeline: Pipeline) -> None:
+    """A pipeline created inside a batch keeps its initial version."""
+    current = _current_batch()
+    if current is not None:
+        current.new_ids.add(pipeline.pk)
+
+
 def should_bump_on_save(pipeline: Pipeline) -> bool:
     """Whether a save of this pipeline must bump its version (its own fields changed)."""
     if pipeline._state.adding or not config_changed(pipeline):

@@ -34,6 +34,8 @@ __all__ = [
     "validate_pipeline",
     "validate_pipeline_config",
     "validate_step",
+    "validate_step_graph",
+    "validate_step_set",
 ]
 
 CRON_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
@@ -286,14 +288,30 @@ def validate_pipeline(pipeline: Pipeline, steps: Sequence[PipelineStep] | None =
     """Everything about a pipeline and its steps together: what generate_dags requires before writing."""
     report = validate_pipeline_config(pipeline)
     steps = list(steps) if steps is not None else list(pipeline.steps.all())
-    where = _where_pipeline(pipeline)
     connectors = _connectors_of(pipeline)
     for step in steps:
         report.extend(validate_step(step, siblings=steps, connectors=connectors, pipeline=pipeline))
-    _check_unique_names(report, where, steps)
+    _check_unique_names(report, _where_pipeline(pipeline), steps)
     if report:
         # Graph and dataset rules assume well-formed steps; they would only repeat the errors above.
         return report
+    report.extend(validate_step_graph(pipeline, steps))
+    return report
+
+
+def validate_step_set(pipeline: Pipeline, steps: Sequence[PipelineStep]) -> Report:
+    """The rules over all steps: unique task ids and order, then no cycle and datasets produced upstream."""
+    report = Report()
+    _check_unique_names(report, _where_pipeline(pipeline), steps)
+    if not report:
+        report.extend(validate_step_graph(pipeline, steps))
+    return report
+
+
+def validate_step_graph(pipeline: Pipeline, steps: Sequence[PipelineStep]) -> Report:
+    """Rules over the steps together: no cycle, every dataset a step reads is produced upstream."""
+    report = Report()
+    where = _where_pipeline(pipeline)
     names = {str(s.pk): s.name for s in steps}
     edges = upstreams([_node(s) for s in steps])
     cycle = find_cycle(edges)

@@ -1,0 +1,48 @@
+"""Admin forms for credentials: the secret is write-only input, stored encrypted, never shown back."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from django_etl.connectors.models import Credential
+
+
+class CredentialForm(forms.ModelForm):
+    secret = forms.CharField(
+        label="Secret (JSON)",
+        required=False,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text='A JSON object, e.g. {"user": "etl", "password": "…"}. Write-only: the stored value is never '
+        "shown. Leave empty to keep the current secret.",
+    )
+
+    class Meta:
+        model = Credential
+        fields = ["name", "organization", "expires_at"]
+
+    def clean_secret(self) -> dict | None:
+        text = self.cleaned_data.get("secret") or ""
+        if not text:
+            if self.instance._state.adding:
+                raise forms.ValidationError("A new credential needs its secret.")
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            # The message names the position only: the input itself is a secret.
+            raise forms.ValidationError(f"Not valid JSON (line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(data, dict) or not data:
+            raise forms.ValidationError("The secret must be a non-empty JSON object of names to values.")
+        return data
+
+    def save(self, commit: bool = True) -> Credential:
+        credential = super().save(commit=False)
+        data = self.cleaned_data.get("secret")
+        if data is not None:
+            credential.encrypt_data(data)
+        if commit:
+            credential.save()
+        return credential
