@@ -124,9 +124,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+# Email (the notify step): console in development, SMTP when DJANGO_EMAIL_BACKEND says so.
+_email_backend = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_email_options: dict = {}
+if _email_backend.endswith("smtp.EmailBackend"):
+    _email_options = {
+        "host": os.environ.get("DJANGO_EMAIL_HOST", "localhost"),
+        "port": int(os.environ.get("DJANGO_EMAIL_PORT", "25")),
+        "username": os.environ.get("DJANGO_EMAIL_USER", ""),
+        "password": os.environ.get("DJANGO_EMAIL_PASSWORD", ""),
+        "use_tls": env_bool("DJANGO_EMAIL_USE_TLS", False),
+    }
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "etl@localhost")
 
 # Where generated DAG files go (generate_dags --output overrides it).
@@ -134,7 +143,11 @@ ETL_DAGS_FOLDER = Path(os.environ.get("ETL_DAGS_FOLDER", BASE_DIR / "dags" / "ge
 # Where steps stage datasets for each other: a local folder by default, s3://bucket/prefix when distributed.
 ETL_STAGING_URL = os.environ.get("ETL_STAGING_URL", str(VAR_DIR / "staging"))
 # Root folders that file connectors may read from and write to (comma-separated).
-ETL_FILE_ROOTS = [p for p in os.environ.get("ETL_FILE_ROOTS", str(BASE_DIR / "demo_data")).split(",") if p]
+ETL_FILE_ROOTS = [
+    p
+    for p in os.environ.get("ETL_FILE_ROOTS", f"{BASE_DIR / 'demo_data'},{VAR_DIR / 'exports'}").split(",")
+    if p
+]
 
 LOGGING = {
     "version": 1,

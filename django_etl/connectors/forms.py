@@ -9,12 +9,19 @@ from django import forms
 from django_etl.connectors.models import Credential
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value, not even the one just submitted with an error: it is a secret."""
+
+    def format_value(self, value):
+        return None
+
+
 class CredentialForm(forms.ModelForm):
     secret = forms.CharField(
         label="Secret (JSON)",
         required=False,
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
         help_text='A JSON object, e.g. {"user": "etl", "password": "…"}. Write-only: the stored value is never '
         "shown. Leave empty to keep the current secret.",
     )

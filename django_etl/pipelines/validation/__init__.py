@@ -156,9 +156,10 @@ def _check_file_root(report: Report, where: str, root: str) -> None:
 def validate_pipeline_config(pipeline: Pipeline) -> Report:
     report = Report()
     where = _where_pipeline(pipeline)
-    parsed = check_schema(report, PipelineConfig, pipeline.config, where, "config", "config")
-    if parsed is not None:
-        _check_schedule(report, where, parsed)
+    check_schema(report, PipelineConfig, pipeline.config, where, "config", "config")
+    if isinstance(pipeline.config, dict):
+        # Checked on the raw values too, so a schedule error is reported alongside unrelated schema errors.
+        _check_schedule(report, where, pipeline.config)
     if not isinstance(pipeline.metadata, dict):
         report.add(where, "metadata", "must be a JSON object", field="metadata")
     elif "tags" in pipeline.metadata and not (
@@ -169,9 +170,9 @@ def validate_pipeline_config(pipeline: Pipeline) -> Report:
     return report
 
 
-def _check_schedule(report: Report, where: str, config: PipelineConfig) -> None:
-    schedule = config.schedule
-    if schedule is not None and schedule not in CRON_PRESETS:
+def _check_schedule(report: Report, where: str, config: dict) -> None:
+    schedule = config.get("schedule")
+    if isinstance(schedule, str) and schedule not in CRON_PRESETS:
         from croniter import croniter
 
         if not croniter.is_valid(schedule):
@@ -181,16 +182,20 @@ def _check_schedule(report: Report, where: str, config: PipelineConfig) -> None:
                 f"{schedule!r} is not a cron expression or one of {', '.join(sorted(CRON_PRESETS))}",
                 field="config",
             )
-    try:
-        zoneinfo.ZoneInfo(config.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        report.add(where, "config.timezone", f"unknown time zone {config.timezone!r}", field="config")
-    import pendulum
+    timezone = config.get("timezone", "UTC")
+    if isinstance(timezone, str):
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            report.add(where, "config.timezone", f"unknown time zone {timezone!r}", field="config")
+    start_date = config.get("start_date")
+    if isinstance(start_date, str):
+        import pendulum
 
-    try:
-        pendulum.parse(config.start_date)
-    except (ValueError, pendulum.parsing.exceptions.ParserError):
-        report.add(where, "config.start_date", f"{config.start_date!r} is not an ISO date", field="config")
+        try:
+            pendulum.parse(start_date)
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            report.add(where, "config.start_date", f"{start_date!r} is not an ISO date", field="config")
 
 
 def validate_step(

@@ -43,6 +43,5 @@ class Report:
         """Errors keyed by model field, as ValidationError and admin forms expect."""
         errors: dict[str, list[str]] = {}
         for problem in self.problems:
-            key = f"{problem.key}: " if problem.key else ""
-            errors.setdefault(problem.field, []).append(f"{key}{problem.message}")
+            errors.setdefault(problem.field, []).append(str(problem))
         return errors

@@ -1,0 +1,31 @@
+"""load_demo creates a usable demo organization and can run again without duplicating anything."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_load_demo_is_idempotent(settings, tmp_path):
+    from django_etl.connectors.models import Connector
+    from django_etl.pipelines.models import Pipeline, PipelineStep
+    from django_etl.pipelines.validation import validate_pipeline
+
+    settings.VAR_DIR = tmp_path
+    settings.ETL_FILE_ROOTS = [str(settings.BASE_DIR / "demo_data"), str(tmp_path / "exports")]
+    call_command("load_demo", verbosity=0)
+    counts = (Pipeline.objects.count(), PipelineStep.objects.count(), Connector.objects.count())
+    versions = sorted(Pipeline.objects.values_list("version", flat=True))
+    call_command("load_demo", verbosity=0)
+    assert (Pipeline.objects.count(), PipelineStep.objects.count(), Connector.objects.count()) == counts
+    assert sorted(Pipeline.objects.values_list("version", flat=True)) == versions
+
+    active = Pipeline.objects.filter(status="active")
+    assert active.count() >= 2
+    used_types = set(PipelineStep.objects.filter(pipeline__in=active).values_list("step_type", flat=True))
+    assert used_types == {"extract", "transform", "load", "validate", "notify"}
+    for pipeline in active:
+        assert not validate_pipeline(pipeline), str(validate_pipeline(pipeline))
+    assert (tmp_path / "demo" / "crm.sqlite3").exists()
