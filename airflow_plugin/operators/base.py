@@ -27,7 +27,8 @@ class EtlStepOperator(BaseOperator):
         self.step_id: str = step["id"]
         self.config: dict[str, Any] = step.get("config", {})
         self.inputs: list[str] = list(step.get("inputs", []))
-        self.output: str | None = step.get("output")
+        # Not ``output``: BaseOperator.output is the XComArg of the task's return value.
+        self.output_dataset: str | None = step.get("output")
 
     def execute(self, context: Any) -> Any:
         from airflow_plugin.runtime import run_step  # heavy imports happen only in the task process

@@ -156,8 +156,10 @@ def _remove_stale(folder, scope, deployed, apply, summary, log) -> None:
 
 def _trial_build(text: str, path: Path, pipeline: Pipeline, report: Report) -> None:
     """Build the DAG from the file text exactly as Airflow will; a failure becomes a problem of the pipeline."""
+    namespace: dict = {"__name__": f"etl_trial_{pipeline.pk.hex}"}
     try:
-        exec(compile(text, str(path), "exec"), {"__name__": f"etl_trial_{pipeline.pk.hex}"})
+        exec(compile(text, str(path), "exec"), namespace)
+        namespace["dag"].validate()  # what Airflow's DagBag checks before accepting a DAG
     except Exception as exc:
         report.add(f"pipeline {pipeline.name!r}", "dag", f"Airflow rejects the DAG: {exc}")
 

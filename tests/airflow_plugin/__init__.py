@@ -1,0 +1,1 @@
+"""Tests of the Airflow plugin package."""
