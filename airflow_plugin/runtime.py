@@ -1,0 +1,234 @@
+"""Run one step inside its Airflow task: resolve connectors and secrets, dispatch, write the manifest, report.
+
+Everything heavy is imported here, in the task process, never when a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+from airflow_plugin import metrics
+from airflow_plugin.staging import Staging
+from airflow_plugin.steps.context import StepFailure, StepResult, StepRun
+
+log = logging.getLogger("airflow.task")
+
+
+def ensure_django() -> None:
+    """Set Django up once per process (lazily: DAG parsing must never pay for it)."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """Execute ``operator``'s step; always writes the result manifest; returns dataset references for XCom."""
+    from airflow_plugin.steps import IMPLEMENTATIONS
+
+    started = time.monotonic()
+    metrics.reset_peak_memory()
+    ensure_django()
+    step = dict(operator.step)
+    step_type = operator.step_type or step.get("step_type", "")
+    dag_id = context["dag"].dag_id if context.get("dag") is not None else context["ti"].dag_id
+    run_id = context["run_id"]
+    staging = Staging()
+    result = StepResult()
+    secrets: list[str] = []
+    error: str | None = None
+    where = f"step {step.get('name') or operator.task_id!r} ({step_type})"
+    try:
+        config = parse_config(step_type, operator.config)
+        connectors = resolve_connectors(operator.pipeline, step_type, config, secrets)
+        run = StepRun(
+            step=step,
+            config=config,
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=operator.task_id,
+            staging=staging,
+            connectors=connectors,
+            data_interval_start=context.get("data_interval_start"),
+            data_interval_end=context.get("data_interval_end"),
+            logical_date=context.get("logical_date"),
+            pipeline=dict(operator.pipeline),
+            result=result,
+            log=log,
+        )
+        IMPLEMENTATIONS[step_type](run)
+        return {
+            "step_id": step.get("id"),
+            "outputs": [
+                {"dataset": o["dataset"], "uri": o["uri"], "rows": o["rows"]} for o in result.outputs
+            ],
+        }
+    except Exception as exc:
+        error = redact(f"{where}: {describe(exc)}", secrets)
+        log.error("%s", redact("".join(traceback.format_exception(exc)), secrets))
+        raise airflow_error(exc, error) from None
+    finally:
+        manifest = build_manifest(step, operator.task_id, step_type, result, error, started)
+        try:
+            staging.write_manifest(dag_id, run_id, operator.task_id, manifest)
+        except Exception as write_error:  # the step's own outcome matters more than its manifest
+            log.error("could not write the result manifest: %s", redact(str(write_error), secrets))
+        log.info("step metrics: %s", manifest["metrics"])
+
+
+def parse_config(step_type: str, rendered: dict[str, Any]) -> Any:
+    from pydantic import ValidationError
+
+    from django_etl.pipelines.validation.schemas import STEP_SCHEMAS
+
+    schema = STEP_SCHEMAS.get(step_type)
+    if schema is None:
+        raise StepFailure(f"unknown step type {step_type!r}")
+    try:
+        return schema.model_validate(rendered)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise StepFailure(f"invalid configuration: {problems}") from None
+
+
+def resolve_connectors(
+    pipeline: dict[str, Any], step_type: str, config: Any, secrets: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Connector name -> runtime settings (config + decrypted secret); every secret value gets masked."""
+    from django_etl.connectors.models import Connector, CredentialDecryptionError
+    from django_etl.pipelines.validation.schemas import STEP_CONNECTOR_TYPES
+
+    names = [
+        getattr(config, key, None)
+        for (kind, key) in STEP_CONNECTOR_TYPES
+        if kind == step_type and getattr(config, key, None)
+    ]
+    if not names:
+        return {}
+    organization_id = organization_of(pipeline)
+    found = {
+        c.name: c
+        for c in Connector.objects.select_related("credential").filter(
+            organization_id=organization_id, name__in=names
+        )
+    }
+    resolved = {}
+    for name in names:
+        connector = found.get(name)
+        if connector is None:
+            raise StepFailure(f"no connector named {name!r} in the pipeline's organization")
+        if not connector.is_active:
+            raise StepFailure(f"connector {name!r} is inactive")
+        try:
+            runtime = connector.runtime_settings()
+        except CredentialDecryptionError as exc:
+            raise StepFailure(str(exc)) from None
+        for value in secret_values(runtime["secret"]):
+            secrets.append(value)
+            mask(value)
+        resolved[name] = runtime
+    return resolved
+
+
+def organization_of(pipeline: dict[str, Any]) -> Any:
+    """The organization id of the pipeline row (authoritative), else the spec's own organization field."""
+    from django_etl.pipelines.models import Pipeline
+
+    row = Pipeline.objects.filter(pk=pipeline.get("id")).values_list("organization_id", flat=True).first()
+    if row is not None:
+        return row
+    organization = pipeline.get("organization")
+    if isinstance(organization, dict):
+        return organization.get("id")
+    return organization
+
+
+def secret_values(secret: Any) -> list[str]:
+    if isinstance(secret, dict):
+        return [v for value in secret.values() for v in secret_values(value)]
+    if isinstance(secret, list):
+        return [v for value in secret for v in secret_values(value)]
+    return [str(secret)] if secret not in (None, "") else []
+
+
+def mask(value: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(value)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Network trouble and lock timeouts may clear up; configuration and data errors will not."""
+    flag = getattr(exc, "retryable", None)
+    if flag is not None:
+        return bool(flag)
+    try:
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            return True
+        if isinstance(exc, psycopg.Error):
+            return False
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    import pyarrow as pa
+
+    if isinstance(exc, pa.ArrowInvalid | pa.ArrowTypeError | ValueError | KeyError | TypeError):
+        return False
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+def airflow_error(exc: BaseException, message: str) -> Exception:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    return AirflowException(message) if is_retryable(exc) else AirflowFailException(message)
+
+
+def build_manifest(
+    step: dict[str, Any], task_id: str, step_type: str, result: StepResult, error: str | None, started: float
+) -> dict[str, Any]:
+    duration = time.monotonic() - started
+    rows = result.rows_out or result.rows_in
+    manifest = {
+        "step_id": step.get("id"),
+        "task_id": task_id,
+        "step_type": step_type,
+        "status": "failed" if error else "success",
+        "error": error,
+        "metrics": {
+            "rows_in": result.rows_in,
+            "rows_out": result.rows_out,
+            "bytes": result.bytes,
+            "duration_seconds": round(duration, 3),
+            "rows_per_second": round(rows / duration, 1) if duration > 0 else None,
+            "peak_memory_bytes": metrics.peak_memory_bytes(),
+        },
+        "inputs": result.inputs,
+        "outputs": result.outputs,
+        "checks": result.checks,
+        "column_mapping": result.column_mapping,
+        "relationship": result.relationship,
+    }
+    if result.watermark is not None:
+        manifest["watermark"] = result.watermark
+    if result.details:
+        manifest["details"] = result.details
+    return manifest

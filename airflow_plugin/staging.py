@@ -1,0 +1,240 @@
+"""Staged datasets and result manifests: Parquet files under a local folder or s3://bucket/prefix.
+
+Layout: ``<staging>/<dag_id>/<run_id>/<task_id>/manifest.json`` next to the task's datasets
+``<staging>/<dag_id>/<run_id>/<task_id>/data/<dataset>/part-00000.parquet``; watermarks promoted from
+successful runs live in ``<staging>/_state/<dag_id>/<task_id>/watermark.json``. Nothing here imports Airflow or
+Django models, so Django commands (purge_staging) and the write-back code use it from any process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from django_etl.connectors.adapters.schema import conform_to
+
+MANIFEST = "manifest.json"
+STATE_DIR = "_state"
+
+
+def staging_url() -> str:
+    """The configured staging location (settings.ETL_STAGING_URL, else the environment variable)."""
+    try:
+        from django.conf import settings
+
+        return str(settings.ETL_STAGING_URL)
+    except Exception:  # settings not configurable in this process: the environment is the same source
+        return os.environ.get("ETL_STAGING_URL", os.path.join(os.getcwd(), "var", "staging"))
+
+
+def safe_name(value: str) -> str:
+    """A path segment from an Airflow id (run ids hold ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", value) or "_"
+
+
+def _s3_filesystem() -> pafs.S3FileSystem:
+    endpoint = os.environ.get("ETL_STAGING_S3_ENDPOINT_URL", "")
+    options: dict[str, Any] = {"region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        options.update(endpoint_override=host.rstrip("/") or endpoint, scheme=scheme or "https")
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        options.update(
+            access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+        )
+    return pafs.S3FileSystem(**options)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a write produced: the reference later steps receive (never the rows)."""
+
+    dataset: str
+    uri: str
+    rows: int
+    bytes: int
+    schema: list[dict[str, str]] = field(default_factory=list)
+
+    def as_manifest(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "uri": self.uri, "rows": self.rows, "schema": self.schema}
+
+
+def schema_fields(schema: pa.Schema) -> list[dict[str, str]]:
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+class Staging:
+    """One staging location; paths inside it are plain strings for pyarrow's file systems."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = (url or staging_url()).rstrip("/")
+        if self.url.startswith("s3://"):
+            self.fs: pafs.FileSystem = _s3_filesystem()
+            self.root = self.url.removeprefix("s3://")
+            self.scheme = "s3://"
+        else:
+            self.fs = pafs.LocalFileSystem()
+            self.root = os.path.abspath(self.url.removeprefix("file://"))
+            self.scheme = ""
+
+    # ------------------------------------------------------------ paths
+    def run_dir(self, dag_id: str, run_id: str) -> str:
+        return f"{self.root}/{safe_name(dag_id)}/{safe_name(run_id)}"
+
+    def task_dir(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return f"{self.run_dir(dag_id, run_id)}/{safe_name(task_id)}"
+
+    def dataset_dir(self, dag_id: str, run_id: str, task_id: str, dataset: str) -> str:
+        return f"{self.task_dir(dag_id, run_id, task_id)}/data/{safe_name(dataset)}"
+
+    def uri(self, path: str) -> str:
+        return f"{self.scheme}{path}"
+
+    def path_of(self, uri: str) -> str:
+        return uri.removeprefix(self.scheme) if self.scheme else uri
+
+    # ------------------------------------------------------------ datasets
+    def write_dataset(
+        self, directory: str, dataset: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema | None = None
+    ) -> DatasetInfo:
+        """Stream batches into one Parquet file (one row group per batch); memory stays one batch deep."""
+        self.delete_dir(directory)  # a retry starts from nothing, never appends to a previous try's parts
+        self.fs.create_dir(directory, recursive=True)
+        path = f"{directory}/part-00000.parquet"
+        writer: pq.ParquetWriter | None = None
+        rows = 0
+        try:
+            for batch in batches:
+                if writer is None:
+                    schema = batch.schema
+                    writer = pq.ParquetWriter(path, schema, filesystem=self.fs, compression="lz4")
+                elif batch.schema != schema:
+                    batch = conform_to(batch, schema, f"dataset {dataset!r}")
+                if batch.num_rows:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            if writer is None:  # no batch at all: an empty dataset still has its schema
+                schema = schema or pa.schema([])
+                writer = pq.ParquetWriter(path, schema, filesystem=self.fs, compression="lz4")
+        finally:
+            if writer is not None:
+                writer.close()
+        size = self.fs.get_file_info(path).size or 0
+        return DatasetInfo(dataset, self.uri(directory), rows, size, schema_fields(schema))
+
+    def open_dataset(self, uri: str) -> ds.Dataset:
+        return ds.dataset(self.path_of(uri), filesystem=self.fs, format="parquet")
+
+    def read_batches(self, uri: str, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        yield from self.open_dataset(uri).to_batches(batch_size=batch_size)
+
+    # ------------------------------------------------------------ json documents
+    def write_json(self, path: str, document: dict[str, Any]) -> None:
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with self.fs.open_output_stream(path) as out:
+            out.write(json.dumps(document, indent=2, default=str, sort_keys=True).encode())
+
+    def read_json(self, path: str) -> dict[str, Any] | None:
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                return json.loads(stream.read().decode())
+        except (FileNotFoundError, OSError):
+            return None
+
+    def delete_dir(self, path: str) -> None:
+        if self.fs.get_file_info(path).type != pafs.FileType.NotFound:
+            self.fs.delete_dir(path)
+
+    def children(self, path: str) -> list[pafs.FileInfo]:
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        return sorted(infos, key=lambda info: info.path)
+
+    # ------------------------------------------------------------ manifests and runs
+    def write_manifest(self, dag_id: str, run_id: str, task_id: str, manifest: dict[str, Any]) -> str:
+        path = f"{self.task_dir(dag_id, run_id, task_id)}/{MANIFEST}"
+        self.write_json(path, {**manifest, "written_at": datetime.now(UTC).isoformat()})
+        return path
+
+    def read_manifest(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+        return self.read_json(f"{self.task_dir(dag_id, run_id, task_id)}/{MANIFEST}")
+
+    def run_manifests(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        found = []
+        for info in self.children(self.run_dir(dag_id, run_id)):
+            if info.type == pafs.FileType.Directory:
+                manifest = self.read_json(f"{info.path}/{MANIFEST}")
+                if manifest is not None:
+                    found.append(manifest)
+        return found
+
+    def find_dataset(self, dag_id: str, run_id: str, dataset: str) -> dict[str, Any] | None:
+        """The output entry named ``dataset`` of a successful task of this run, or None."""
+        for manifest in self.run_manifests(dag_id, run_id):
+            if manifest.get("status") != "success":
+                continue
+            for output in manifest.get("outputs", []):
+                if output.get("dataset") == dataset:
+                    return output
+        return None
+
+    def watermark_path(self, dag_id: str, task_id: str) -> str:
+        return f"{self.root}/{STATE_DIR}/{safe_name(dag_id)}/{safe_name(task_id)}/watermark.json"
+
+    def read_watermark(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
+        return self.read_json(self.watermark_path(dag_id, task_id))
+
+    def delete_run(self, dag_id: str, run_id: str, *, promote_watermarks: bool = True) -> None:
+        """After a successful run: promote its extract watermarks, then delete its staged data."""
+        if promote_watermarks:
+            for manifest in self.run_manifests(dag_id, run_id):
+                mark = manifest.get("watermark")
+                if manifest.get("status") == "success" and mark and mark.get("value") is not None:
+                    self.write_json(
+                        self.watermark_path(dag_id, manifest["task_id"]), {**mark, "run_id": run_id}
+                    )
+        self.delete_dir(self.run_dir(dag_id, run_id))
+
+    def purge_expired(self, retention_days: float, *, now: float | None = None) -> list[str]:
+        """Delete the run folders untouched for ``retention_days`` (kept failed runs); the deleted paths."""
+        cutoff = (now if now is not None else time.time()) - retention_days * 86_400
+        deleted = []
+        for dag in self.children(self.root):
+            if dag.type != pafs.FileType.Directory or dag.base_name == STATE_DIR:
+                continue
+            for run in self.children(dag.path):
+                if run.type == pafs.FileType.Directory and self._last_change(run.path) < cutoff:
+                    self.fs.delete_dir(run.path)
+                    deleted.append(self.uri(run.path))
+        return deleted
+
+    def _last_change(self, path: str) -> float:
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        stamps = [i.mtime.timestamp() for i in infos if i.mtime is not None]
+        own = self.fs.get_file_info(path).mtime
+        if own is not None:
+            stamps.append(own.timestamp())
+        return max(stamps, default=0.0)
+
+
+def read_manifest(dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+    """The result manifest a task wrote for this run, or None."""
+    return Staging().read_manifest(dag_id, run_id, task_id)
+
+
+def delete_run(dag_id: str, run_id: str) -> None:
+    """Delete a successful run's staged data (promoting its watermarks first)."""
+    Staging().delete_run(dag_id, run_id)

@@ -1,0 +1,292 @@
+"""Load a staged dataset into PostgreSQL by COPY: append, replace, upsert, replace_interval, all atomic.
+
+Idempotence: one transaction does the data change and records (dag_id, run_id, task_id) in the target
+database's ``etl_load_ledger``. A retried append whose earlier try committed finds its ledger row and skips;
+the other modes are idempotent by construction and refresh the ledger row.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from airflow_plugin.steps.context import StepFailure, StepRun
+from django_etl.connectors.adapters.database import split_table_name
+
+LEDGER = "etl_load_ledger"
+COPY_BATCH_ROWS = 100_000
+
+
+def fault(point: str) -> None:
+    """A named point of the load (tests make it raise to simulate a crash there)."""
+
+
+def pg_type(kind: pa.DataType) -> str:
+    if pa.types.is_boolean(kind):
+        return "boolean"
+    if pa.types.is_integer(kind):
+        return "integer" if kind.bit_width <= 32 and pa.types.is_signed_integer(kind) else "bigint"
+    if pa.types.is_floating(kind):
+        return "double precision"
+    if pa.types.is_decimal(kind):
+        return f"numeric({kind.precision}, {kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return "timestamptz" if kind.tz else "timestamp"
+    if pa.types.is_date(kind):
+        return "date"
+    if pa.types.is_time(kind):
+        return "time"
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return "bytea"
+    return "text"
+
+
+def csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    """CSV bytes (no header) produced on a helper thread, so encoding overlaps the server's COPY work."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounded: memory stays a few chunks deep
+    done = object()
+    options = pacsv.WriteOptions(include_header=False)
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, write_options=options)
+                chunks.put(sink.getvalue())
+            chunks.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name="etl-copy-encoder", daemon=True)
+    worker.start()
+    while True:
+        item = chunks.get()
+        if item is done:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    worker.join()
+
+
+def load(step: StepRun, adapter, ref: dict[str, Any]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    config = step.config
+    if not config.table:
+        raise StepFailure("a database load needs 'table'")
+    parts = split_table_name(config.table)
+    target = sql.Identifier(*parts)
+    ledger = sql.Identifier(*parts[:-1], LEDGER)
+    dataset = step.staging.open_dataset(ref["uri"])
+    columns = dataset.schema.names
+    try:
+        with adapter.connect(autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '60s'")
+            ensure_ledger(conn, ledger)
+            with conn.transaction():
+                # One try at a time per (run, task), whatever the mode.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                    [f"{step.dag_id}|{step.run_id}|{step.task_id}"],
+                )
+                if config.mode == "append" and already_loaded(conn, ledger, step):
+                    step.log.info("this run and task already appended its rows: nothing to do")
+                    step.result.details["skipped"] = "already loaded by an earlier try"
+                    return
+                prepare_target(conn, step, parts, dataset.schema)
+                rows = write_rows(conn, step, target, columns, dataset)
+                fault("before_commit")
+                record(conn, ledger, step, config.table, rows)
+            fault("after_commit")
+    except psycopg.errors.UndefinedTable as exc:
+        raise StepFailure(f"missing table: {first_line(exc)}") from None
+    except psycopg.errors.InvalidColumnReference as exc:
+        raise StepFailure(
+            f"upsert needs a unique constraint on {config.key} in {config.table!r}: {first_line(exc)}"
+        ) from None
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected) as exc:
+        raise StepFailure(f"lock timeout on {config.table!r}: {first_line(exc)}", retryable=True) from None
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+        raise StepFailure(f"load into {config.table!r} refused: {first_line(exc)}") from None
+    step.result.rows_out = rows
+    step.result.outputs.append(
+        {
+            "dataset": config.table,
+            "uri": f"postgresql://{adapter.config.get('host')}/"
+            f"{adapter.config.get('database')}/{config.table}",
+            "rows": rows,
+            "schema": ref.get("schema", []),
+        }
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def ensure_ledger(conn, ledger) -> None:
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (dag_id text NOT NULL, run_id text NOT NULL, task_id text NOT NULL, "
+            "target text NOT NULL, rows bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (dag_id, run_id, task_id))"
+        ).format(ledger)
+    )
+
+
+def already_loaded(conn, ledger, step: StepRun) -> bool:
+    from psycopg import sql
+
+    row = conn.execute(
+        sql.SQL("SELECT rows FROM {} WHERE dag_id = %s AND run_id = %s AND task_id = %s").format(ledger),
+        [step.dag_id, step.run_id, step.task_id],
+    ).fetchone()
+    return row is not None
+
+
+def record(conn, ledger, step: StepRun, table: str, rows: int) -> None:
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (dag_id, run_id, task_id, target, rows) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (dag_id, run_id, task_id) DO UPDATE SET rows = EXCLUDED.rows, loaded_at = now()"
+        ).format(ledger),
+        [step.dag_id, step.run_id, step.task_id, table, rows],
+    )
+
+
+def table_columns(conn, parts: tuple[str, ...]) -> list[str]:
+    schema_clause = "table_schema = %s" if len(parts) == 2 else "table_schema = ANY(current_schemas(false))"
+    params = [*parts[:-1], parts[-1]]
+    rows = conn.execute(
+        f"SELECT column_name FROM information_schema.columns WHERE {schema_clause} AND table_name = %s "
+        "ORDER BY ordinal_position",
+        params,
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def prepare_target(conn, step: StepRun, parts: tuple[str, ...], schema: pa.Schema) -> None:
+    """Create the table from the staged schema when allowed; refuse staged columns the table lacks."""
+    from psycopg import sql
+
+    config = step.config
+    existing = table_columns(conn, parts)
+    if not existing:
+        if not config.create_table:
+            raise StepFailure(f"missing table: {config.table!r} does not exist and create_table is off")
+        definitions = [
+            sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(pg_type(f.type))) for f in schema
+        ]
+        if config.key:
+            definitions.append(
+                sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, config.key)))
+            )
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                sql.Identifier(*parts), sql.SQL(", ").join(definitions)
+            )
+        )
+        return
+    extra = [name for name in schema.names if name not in existing]
+    if extra:
+        raise StepFailure(
+            f"schema drift: staged column(s) {extra} are not in table {config.table!r} (columns: {existing})"
+        )
+    missing_keys = [k for k in config.key if k not in schema.names]
+    if missing_keys:
+        raise StepFailure(f"key column(s) {missing_keys} are not in the staged dataset")
+
+
+def copy_into(conn, table, columns: list[str], dataset, batch_rows: int = COPY_BATCH_ROWS) -> int:
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    rows = 0
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        nonlocal rows
+        for batch in dataset.to_batches(batch_size=batch_rows):
+            rows += batch.num_rows
+            yield batch
+
+    with conn.cursor().copy(statement) as copy:
+        for chunk in csv_chunks(counted()):
+            copy.write(chunk)
+    return rows
+
+
+def write_rows(conn, step: StepRun, target, columns: list[str], dataset) -> int:
+    from psycopg import sql
+
+    config = step.config
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    if config.mode == "append":
+        return copy_into(conn, target, columns, dataset)
+    if config.mode == "replace":
+        conn.execute(sql.SQL("DELETE FROM {}").format(target))
+        return copy_into(conn, target, columns, dataset)
+    temp = sql.Identifier("etl_incoming")
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(temp))
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            temp, column_list, target
+        )
+    )
+    rows = copy_into(conn, temp, columns, dataset)
+    if config.mode == "upsert":
+        keys = sql.SQL(", ").join(map(sql.Identifier, config.key))
+        others = [c for c in columns if c not in config.key]
+        action = (
+            sql.SQL("DO UPDATE SET {}").format(
+                sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in others)
+            )
+            if others
+            else sql.SQL("DO NOTHING")
+        )
+        # The last staged row of a key wins when the input repeats a key.
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {target} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {temp} "
+                "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) {action}"
+            ).format(target=target, cols=column_list, keys=keys, temp=temp, action=action)
+        )
+        return rows
+    # replace_interval: every staged row must fall in the run's interval, or later runs would duplicate it.
+    start, end = step.data_interval_start, step.data_interval_end
+    if start is None or end is None:
+        raise StepFailure(
+            "mode 'replace_interval' needs a run with a data interval (a scheduled run or backfill)"
+        )
+    column = sql.Identifier(config.interval_column)
+    outside = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE {col} IS NULL OR {col} < %s OR {col} >= %s").format(
+            temp, col=column
+        ),
+        [start, end],
+    ).fetchone()[0]
+    if outside:
+        raise StepFailure(
+            f"{outside} staged row(s) have {config.interval_column!r} outside the run's interval "
+            f"[{start.isoformat()}, {end.isoformat()})"
+        )
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(target, column, column), [start, end]
+    )
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(target, column_list, column_list, temp)
+    )
+    return rows
