@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_plugin import listener
+
 
 class DjangoEtlPlugin(AirflowPlugin):
     name = "django_etl"
-    listeners: list = []
+    listeners = [listener]

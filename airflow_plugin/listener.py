@@ -1,0 +1,100 @@
+"""Airflow listener hooks (registered by airflow_plugin.plugin) that feed the recorder.
+
+Task hooks see what callbacks also see, plus state changes made from the UI or the REST API (then with the
+API server's TaskInstance). The DAG-run hooks run in the scheduler, which sees every task instance, so the end
+of every run reconciles all of them: skipped, upstream-failed and killed tasks fire no task event at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+log = logging.getLogger("airflow_plugin.recorder")
+
+
+def _spec_of_dag(dag: Any) -> dict[str, Any]:
+    from airflow_plugin import events
+
+    steps = events.steps_map_of_dag(dag) if dag is not None else {}
+    return {"steps": steps} if steps else {}
+
+
+def _task(task_instance: Any, event: str, error: Any = None) -> None:
+    try:
+        from airflow_plugin import events, recorder
+
+        task = getattr(task_instance, "task", None)
+        if hasattr(task_instance, "get_template_context") and task is not None and hasattr(task, "step"):
+            # Task process (RuntimeTaskInstance): the operator carries the spec.
+            context = task_instance.get_template_context()
+            run = events.run_info(context["dag_run"])
+            _, pipeline = events.spec_of_task(task)
+            spec = {"pipeline": events.pipeline_facts(pipeline)}
+        else:
+            # API server (state set from the UI or the REST API): the ORM task instance and its run.
+            run = events.run_info(task_instance.dag_run)
+            spec = {}
+        if (
+            event == "failure"
+            and str(getattr(task_instance.state, "value", task_instance.state)) == "up_for_retry"
+        ):
+            event = "retry"
+        recorder.task_event(run, events.task_info(task_instance, event=event, error=error), spec)
+    except Exception as exc:  # listeners must never break the process that calls them
+        log.warning("write-back listener (%s) skipped: %s: %s", event, type(exc).__name__, exc)
+
+
+@hookimpl
+def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:
+    _task(task_instance, "execute")
+
+
+@hookimpl
+def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
+    _task(task_instance, "success")
+
+
+@hookimpl
+def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any) -> None:
+    _task(task_instance, "failure", error)
+
+
+@hookimpl
+def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
+    _task(task_instance, "skipped")
+
+
+@hookimpl
+def on_dag_run_running(dag_run: Any, msg: str) -> None:
+    try:
+        from airflow_plugin import events, recorder
+
+        run = {**events.run_info(dag_run), "event": "dag_run_running"}
+        recorder.run_started(run, _spec_of_dag(getattr(dag_run, "dag", None)))
+    except Exception as exc:
+        log.warning("write-back listener (dag run running) skipped: %s: %s", type(exc).__name__, exc)
+
+
+def reconcile_dag_run(dag_run: Any, msg: str) -> None:
+    """Hand every task instance of a finished run to the recorder (reads Airflow's DB in this thread)."""
+    try:
+        from airflow_plugin import events, recorder
+
+        run = events.run_info(dag_run)
+        tasks = [events.task_info(ti, event="reconcile") for ti in dag_run.get_task_instances()]
+        recorder.run_finished(run, tasks, msg or "", _spec_of_dag(getattr(dag_run, "dag", None)))
+    except Exception as exc:
+        log.warning("write-back reconciliation of %s skipped: %s: %s", dag_run, type(exc).__name__, exc)
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    reconcile_dag_run(dag_run, msg)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    reconcile_dag_run(dag_run, msg)

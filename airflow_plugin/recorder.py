@@ -1,0 +1,303 @@
+"""The only writer of PipelineRun, TaskRun, Alert and DataLineage: Airflow events (plain dicts) become rows.
+
+Entry points (``run_started``, ``task_event``, ``run_finished``) are called by airflow_plugin.callbacks and
+airflow_plugin.listener; they never raise and wait at most ETL_RECORDER_TIMEOUT (airflow_plugin.recorder_guard).
+Rows are keyed by Airflow's identity, so duplicate events, retries and re-runs update instead of adding:
+PipelineRun by (airflow_dag_id, airflow_run_id); TaskRun by (pipeline_run, pipeline_step, run_started_at);
+alerts by an ``event_key`` in their metadata; lineage by (source_task, target_task). See docs/write-back.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_plugin import recorder_guard as guard
+from airflow_plugin.recorder_alerts import ensure_alert, quality_alerts, task_failure_alert
+from airflow_plugin.recorder_guard import ALIAS
+from airflow_plugin.recorder_lineage import record_lineage
+from airflow_plugin.recorder_tasks import read_manifest, secrets_of_pipeline, upsert_task_run
+
+log = logging.getLogger("airflow_plugin.recorder")
+
+SCHEDULED_RUN_TYPES = {"scheduled", "backfill", "asset_triggered", "asset_materialization"}
+# The key a run's conf carries when the platform's webhook started it (contract with the webhook view).
+WEBHOOK_CONF_KEY = "etl_trigger"
+_SENSITIVE_WORDS = ("password", "secret", "token", "api_key", "apikey", "credential")
+
+
+# ---------------------------------------------------------------- entry points (never raise)
+def run_started(run: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
+    guard.deliver(record_run, run, spec)
+
+
+def task_event(run: dict[str, Any], task: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
+    guard.deliver(record_task, run, task, spec)
+
+
+def run_finished(
+    run: dict[str, Any], tasks: list[dict[str, Any]], msg: str = "", spec: dict[str, Any] | None = None
+) -> None:
+    guard.deliver(reconcile, run, tasks, msg, spec)
+
+
+flush = guard.flush
+close_connection = guard.close_connection
+
+
+# ---------------------------------------------------------------- the work (runs on the recorder thread)
+def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None):
+    """Create or update the PipelineRun of an Airflow DAG run; None when the DAG is not a pipeline's."""
+    from django.db import IntegrityError, transaction
+
+    from django_etl.pipelines.models import Pipeline
+    from django_etl.pipelines.naming import pipeline_id_from_dag_id
+    from django_etl.runs.models import PipelineRun
+
+    spec = spec or {}
+    pipeline_id = (spec.get("pipeline") or {}).get("id") or pipeline_id_from_dag_id(run["dag_id"])
+    if pipeline_id is None:
+        return None
+    runs = PipelineRun.objects.using(ALIAS)
+    key = {"airflow_dag_id": run["dag_id"], "airflow_run_id": run["run_id"]}
+    existing = runs.filter(**key).first()
+    if existing is None:
+        pipeline = Pipeline.objects.using(ALIAS).filter(pk=pipeline_id).first()
+        if pipeline is None:
+            log.warning("write-back: no pipeline %s for DAG %s; run not recorded", pipeline_id, run["dag_id"])
+            return None
+        started = run.get("start_date") or datetime.now(UTC)
+        try:
+            with transaction.atomic(using=ALIAS):
+                return runs.create(
+                    pipeline=pipeline,
+                    status=_run_status_while_running(run),
+                    started_at=started,
+                    trigger_type=trigger_type(run),
+                    triggered_by=_user(run),
+                    context=_context({}, run, spec, pipeline),
+                    **key,
+                )
+        except IntegrityError:  # another process recorded it first
+            existing = runs.get(**key)
+    changed = _merge_run(existing, run, spec)
+    if changed:
+        existing.save(using=ALIAS, update_fields=changed)
+    return existing
+
+
+def record_task(run: dict[str, Any], task: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
+    """One task event (execute, success, retry, failure, skipped) from a callback or the listener."""
+    pipeline_run = record_run(run, spec)
+    if pipeline_run is None:
+        return
+    manifest = None
+    if task["event"] in {"success", "failure", "retry", "skipped"}:
+        manifest = read_manifest(run["dag_id"], run["run_id"], task["task_id"])
+    task_run = upsert_task_run(pipeline_run, task, manifest, spec)
+    if task_run is None:
+        return
+    if task["event"] in {"retry", "failure"}:
+        task_failure_alert(pipeline_run, task_run, run, task, manifest)
+    quality_alerts(pipeline_run, task_run, task, manifest)
+
+
+def reconcile(
+    run: dict[str, Any], tasks: list[dict[str, Any]], msg: str = "", spec: dict[str, Any] | None = None
+) -> None:
+    """End of a DAG run: every task instance gets its TaskRun, then lineage, alerts and the run's outcome."""
+    pipeline_run = record_run(run, spec)
+    if pipeline_run is None:
+        return
+    secrets = secrets_of_pipeline(pipeline_run.pipeline_id)
+    manifests: dict[str, dict[str, Any]] = {}
+    task_runs = {}
+    for task in tasks:
+        manifest = read_manifest(run["dag_id"], run["run_id"], task["task_id"])
+        if manifest is not None:
+            manifests[task["task_id"]] = manifest
+        task_run = upsert_task_run(pipeline_run, task, manifest, spec, secrets=secrets)
+        if task_run is None:
+            continue
+        task_runs[task["task_id"]] = task_run
+        if task.get("state") == "failed":
+            task_failure_alert(pipeline_run, task_run, run, task, manifest)
+        quality_alerts(pipeline_run, task_run, task, manifest)
+    record_lineage(pipeline_run, task_runs, manifests)
+    _settle(pipeline_run, run, tasks, task_runs, manifests, msg)
+    if pipeline_run.status == "success":
+        _delete_staged_run(run)
+
+
+# ---------------------------------------------------------------- PipelineRun details
+def trigger_type(run: dict[str, Any]) -> str:
+    """scheduled / manual / api / webhook, from Airflow's run type, who triggered it and the run's conf."""
+    conf = run.get("conf") or {}
+    if conf.get(WEBHOOK_CONF_KEY) == "webhook":
+        return "webhook"
+    if (run.get("run_type") or "") in SCHEDULED_RUN_TYPES:
+        return "scheduled"
+    if run.get("triggered_by") == "rest_api":
+        return "api"
+    return "manual"
+
+
+def _run_status_while_running(run: dict[str, Any]) -> str:
+    return "pending" if run.get("state") in {"queued", None} else "running"
+
+
+def _user(run: dict[str, Any]):
+    from django.contrib.auth import get_user_model
+
+    name = run.get("triggering_user_name")
+    if not name:
+        return None
+    return get_user_model().objects.using(ALIAS).filter(username=name).first()
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _safe_conf(value: Any) -> Any:
+    """The run's conf as JSON, with values under secret-looking keys masked."""
+    if isinstance(value, dict):
+        return {
+            str(k): "***" if any(w in str(k).lower() for w in _SENSITIVE_WORDS) else _safe_conf(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_safe_conf(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any], pipeline=None) -> dict:
+    """PipelineRun.context: what the run executed, so later edits of the pipeline never rewrite it."""
+    context = dict(current)
+    context.setdefault("conf", _safe_conf(run.get("conf") or {}))
+    context.setdefault("logical_date", _iso(run.get("logical_date")))
+    context.setdefault("run_after", _iso(run.get("run_after")))
+    context.setdefault(
+        "data_interval",
+        {"start": _iso(run.get("data_interval_start")), "end": _iso(run.get("data_interval_end"))},
+    )
+    context.setdefault("run_type", run.get("run_type"))
+    if run.get("triggered_by"):
+        context["airflow_triggered_by"] = run["triggered_by"]
+    if run.get("triggering_user_name"):
+        context.setdefault("triggering_user_name", run["triggering_user_name"])
+    facts = spec.get("pipeline") or {}
+    if facts.get("version") and context.get("spec_source") != "dag":
+        # The operator's compiled spec is what really ran: it replaces the Django-side guess.
+        context.update(pipeline_version=facts["version"], spec_hash=facts.get("spec_hash"), spec_source="dag")
+    elif "pipeline_version" not in context and pipeline is not None:
+        context.update(pipeline_version=pipeline.version, spec_hash=None, spec_source="django")
+    if spec.get("steps") and not context.get("steps"):
+        context["steps"] = spec["steps"]
+    return context
+
+
+def _merge_run(pipeline_run, run: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    changed = []
+    context = _context(pipeline_run.context or {}, run, spec, pipeline_run.pipeline)
+    if context != pipeline_run.context:
+        pipeline_run.context = context
+        changed.append("context")
+    if run.get("triggered_by"):
+        kind = trigger_type(run)
+        if kind != pipeline_run.trigger_type:
+            pipeline_run.trigger_type = kind
+            changed.append("trigger_type")
+    if pipeline_run.triggered_by_id is None and run.get("triggering_user_name"):
+        user = _user(run)
+        if user is not None:
+            pipeline_run.triggered_by = user
+            changed.append("triggered_by")
+    rerun = run.get("state") == "running" and run.get("event") == "dag_run_running"
+    if pipeline_run.status == "pending" or (rerun and pipeline_run.status != "running"):
+        pipeline_run.status = _run_status_while_running(run)
+        if rerun:
+            pipeline_run.completed_at = None
+            changed.append("completed_at")
+        changed.append("status")
+    return changed
+
+
+def _settle(pipeline_run, run, tasks, task_runs, manifests, msg: str) -> None:
+    state = run.get("state")
+    states = [t.get("state") or "none" for t in tasks]
+    if state == "success":
+        status = "success"
+    elif state == "failed":
+        status = "failed"
+        if msg == "timed_out" or any(tr.status == "timeout" for tr in task_runs.values()):
+            status = "timeout"
+        elif "manually set" in (msg or "") and any(s != "success" for s in states):
+            status = "cancelled"
+    else:
+        status = _run_status_while_running(run)
+    end = run.get("end_date") or (datetime.now(UTC) if status not in {"running", "pending"} else None)
+    pipeline_run.status = status
+    pipeline_run.completed_at = end
+    pipeline_run.metrics = _run_metrics(pipeline_run, states, manifests, end)
+    pipeline_run.save(using=ALIAS, update_fields=["status", "completed_at", "metrics"])
+    if status in {"failed", "timeout", "cancelled"}:
+        failed = sorted(t["task_id"] for t in tasks if t.get("state") in {"failed", "upstream_failed"})
+        level = "critical" if status != "cancelled" else "error"
+        reason = {"timeout": "timed out", "cancelled": "was cancelled"}.get(status, "failed")
+        ensure_alert(
+            pipeline_run,
+            None,
+            alert_type="pipeline_failed",
+            level=level,
+            key=f"pipeline_failed:{run['dag_id']}:{run['run_id']}:{_iso(end)}",
+            message=f"Pipeline {pipeline_run.pipeline.name!r} {reason} (run {run['run_id']}); "
+            f"failed tasks: {', '.join(failed) or 'none'}.",
+            metadata={
+                "dag_id": run["dag_id"],
+                "run_id": run["run_id"],
+                "status": status,
+                "airflow_msg": msg,
+                "failed_tasks": failed,
+                "tasks_by_state": pipeline_run.metrics.get("tasks_by_state"),
+            },
+        )
+
+
+def _run_metrics(pipeline_run, states: list[str], manifests: dict[str, dict], end) -> dict[str, Any]:
+    by_state: dict[str, int] = {}
+    for state in states:
+        by_state[state] = by_state.get(state, 0) + 1
+    rows_extracted = rows_loaded = 0
+    for manifest in manifests.values():
+        rows = int((manifest.get("metrics") or {}).get("rows_out") or 0)
+        if manifest.get("step_type") == "extract":
+            rows_extracted += rows
+        elif manifest.get("step_type") == "load":
+            rows_loaded += int((manifest.get("metrics") or {}).get("rows_in") or rows)
+    duration = (end - pipeline_run.started_at).total_seconds() if end and pipeline_run.started_at else None
+    return {
+        **(pipeline_run.metrics or {}),
+        "duration_seconds": duration,
+        "rows_extracted": rows_extracted,
+        "rows_loaded": rows_loaded,
+        "rows_moved": rows_loaded or rows_extracted,
+        "tasks_by_state": by_state,
+        "task_count": len(states),
+    }
+
+
+def _delete_staged_run(run: dict[str, Any]) -> None:
+    try:
+        from airflow_plugin import staging
+    except ImportError:
+        return
+    delete = getattr(staging, "delete_run", None)
+    if delete is not None:
+        try:
+            delete(run["dag_id"], run["run_id"])
+        except Exception as exc:  # staged data left behind is purged later; never fail the write-back
+            log.warning("write-back: staged data of %s not deleted: %s", run["run_id"], exc)

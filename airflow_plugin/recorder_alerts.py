@@ -1,0 +1,92 @@
+"""Alerts the recorder raises: failed tries, failed pipelines, failed data-quality checks; each exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_plugin.recorder_guard import ALIAS
+
+KILLED_MESSAGE = "ended failed without reporting an error (killed, out of memory, or lost)"
+
+
+def ensure_alert(pipeline_run, task_run, *, alert_type, level, key, message, metadata) -> bool:
+    """Create the alert unless one with the same ``event_key`` exists for this run. True when created."""
+    from django_etl.monitoring.models import Alert
+
+    alerts = Alert.objects.using(ALIAS)
+    if alerts.filter(pipeline_run=pipeline_run, alert_type=alert_type, metadata__event_key=key).exists():
+        return False
+    alerts.create(
+        pipeline_run=pipeline_run,
+        task_run=task_run,
+        alert_type=alert_type,
+        level=level,
+        message=message[:4000],
+        metadata={**metadata, "event_key": key},
+    )
+    return True
+
+
+def task_failure_alert(pipeline_run, task_run, run, task, manifest) -> None:
+    """TASK_FAILED: a warning for a try that will be retried, an error for the final failure."""
+    try_number = int(task.get("try_number") or 0)
+    retrying = task["event"] == "retry" or task.get("state") == "up_for_retry"
+    error = task.get("error") or (manifest or {}).get("error") or KILLED_MESSAGE
+    step = task_run.pipeline_step
+    if retrying:
+        level, kind = "warning", "retry"
+        message = f"Step {step.name!r} failed on try {try_number} and will be retried: {error}"
+    else:
+        level, kind = "error", "failed"
+        message = f"Step {step.name!r} failed for good on try {try_number}: {error}"
+    ensure_alert(
+        pipeline_run,
+        task_run,
+        alert_type="task_failed",
+        level=level,
+        key=f"task_{kind}:{task['task_id']}:{try_number}",
+        message=message,
+        metadata={
+            "dag_id": run["dag_id"],
+            "run_id": run["run_id"],
+            "task_id": task["task_id"],
+            "step_id": str(step.pk),
+            "step_name": step.name,
+            "try_number": try_number,
+            "max_tries": task.get("max_tries"),
+            "error": error,
+            "error_type": task.get("error_type"),
+        },
+    )
+
+
+def quality_alerts(pipeline_run, task_run, task, manifest: dict[str, Any] | None) -> None:
+    """DATA_QUALITY: one alert per failed check of a validate step's manifest (also when the step failed)."""
+    if not manifest:
+        return
+    step = task_run.pipeline_step
+    for check in manifest.get("checks") or []:
+        if check.get("passed", True):
+            continue
+        name = check.get("name") or check.get("check") or "check"
+        severity = check.get("severity") or "error"
+        dataset = ", ".join(i.get("dataset", "") for i in manifest.get("inputs") or [] if isinstance(i, dict))
+        ensure_alert(
+            pipeline_run,
+            task_run,
+            alert_type="data_quality",
+            level="error" if severity == "error" else "warning",
+            key=f"data_quality:{task['task_id']}:{name}",
+            message=f"Check {name!r} of step {step.name!r} failed: {check.get('failing_count')} failing rows"
+            + (f" in {dataset}" if dataset else ""),
+            metadata={
+                "task_id": task["task_id"],
+                "step_id": str(step.pk),
+                "check": check.get("check"),
+                "name": name,
+                "severity": severity,
+                "failing_count": check.get("failing_count"),
+                "sample_keys": (check.get("sample_keys") or [])[:20],
+                "dataset": dataset,
+            },
+        )

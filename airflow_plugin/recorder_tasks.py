@@ -1,0 +1,220 @@
+"""TaskRun upserts for the recorder: step resolution, state mapping, manifest data and captured logs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from airflow_plugin import task_logs
+from airflow_plugin.recorder_guard import ALIAS
+
+log = logging.getLogger("airflow_plugin.recorder")
+
+# Airflow task-instance state -> RunStatus.
+TASK_STATUS = {
+    "success": "success",
+    "failed": "failed",
+    "skipped": "skipped",
+    "upstream_failed": "upstream_failed",
+    "removed": "skipped",
+    "running": "running",
+    "up_for_retry": "running",
+    "up_for_reschedule": "running",
+    "deferred": "running",
+    "restarting": "running",
+    "queued": "pending",
+    "scheduled": "pending",
+}
+EVENT_STATUS = {"execute": "running", "success": "success", "retry": "running", "failure": "failed"}
+FINISHED = {"success", "failed", "skipped", "upstream_failed", "timeout", "cancelled"}
+TIMEOUT_ERRORS = {"AirflowTaskTimeout", "TaskDeferralTimeout"}
+DATASET_KEYS = ("dataset", "uri", "rows", "schema", "format")
+
+
+def read_manifest(dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+    """The step's result manifest (written by the operator), or None; unreadable counts as missing."""
+    try:
+        from airflow_plugin.staging import read_manifest as read
+    except ImportError:
+        return None
+    try:
+        manifest = read(dag_id, run_id, task_id)
+    except Exception as exc:
+        log.warning("write-back: manifest of %s/%s/%s unreadable: %s", dag_id, run_id, task_id, exc)
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def task_status(task: dict[str, Any]) -> str:
+    state = task.get("state")
+    status = TASK_STATUS.get(state) if state else None
+    if status is None or (task["event"] in EVENT_STATUS and state in {None, "running"}):
+        status = EVENT_STATUS.get(task["event"], status or "pending")
+    if status == "failed" and task.get("error_type") in TIMEOUT_ERRORS:
+        status = "timeout"
+    return status
+
+
+def resolve_step_id(pipeline_run, task: dict[str, Any], spec: dict[str, Any] | None) -> str | None:
+    """The PipelineStep of a task: the operator's word, the run's recorded map, else the step names."""
+    from django_etl.pipelines.models import PipelineStep
+    from django_etl.pipelines.naming import task_id_for
+
+    task_id = task["task_id"]
+    if task.get("step_id"):
+        return str(task["step_id"])
+    for steps in ((spec or {}).get("steps") or {}, (pipeline_run.context or {}).get("steps") or {}):
+        entry = steps.get(task_id)
+        if entry and entry.get("id"):
+            return str(entry["id"])
+    for step_id, name in (
+        PipelineStep.objects.using(ALIAS)
+        .filter(pipeline_id=pipeline_run.pipeline_id)
+        .values_list("id", "name")
+    ):
+        if task_id_for(name) == task_id:
+            return str(step_id)
+    return None
+
+
+def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None):
+    """Create or update the TaskRun of (run, step); a late event never rolls a finished try back."""
+    from django.db import IntegrityError, transaction
+
+    from django_etl.pipelines.models import PipelineStep
+    from django_etl.runs.models import TaskRun
+
+    step_id = resolve_step_id(pipeline_run, task, spec)
+    if step_id is None:
+        log.info(
+            "write-back: task %s is not a step of pipeline %s", task["task_id"], pipeline_run.pipeline_id
+        )
+        return None
+    rows = TaskRun.objects.using(ALIAS)
+    key = {
+        "pipeline_run_id": pipeline_run.pk,
+        "pipeline_step_id": step_id,
+        "run_started_at": pipeline_run.started_at,
+    }
+    task_run = rows.filter(**key).first()
+    if task_run is None:
+        if (
+            not PipelineStep.objects.using(ALIAS)
+            .filter(pk=step_id, pipeline_id=pipeline_run.pipeline_id)
+            .exists()
+        ):
+            log.warning(
+                "write-back: step %s no longer exists; task %s not recorded", step_id, task["task_id"]
+            )
+            return None
+        task_run = TaskRun(**key)
+        task_run.pipeline_run = pipeline_run
+        _apply(task_run, task, manifest, pipeline_run, secrets)
+        try:
+            with transaction.atomic(using=ALIAS):
+                task_run.save(using=ALIAS, force_insert=True)
+            return task_run
+        except IntegrityError:  # recorded meanwhile by another process: update that row instead
+            task_run = rows.get(**key)
+    task_run.pipeline_run = pipeline_run
+    changed = _apply(task_run, task, manifest, pipeline_run, secrets)
+    if changed:
+        task_run.save(using=ALIAS, update_fields=changed)
+    return task_run
+
+
+def _apply(task_run, task, manifest, pipeline_run, secrets) -> list[str]:
+    changed: set[str] = set()
+
+    def put(field: str, value: Any) -> None:
+        if getattr(task_run, field) != value:
+            setattr(task_run, field, value)
+            changed.add(field)
+
+    try_number = int(task.get("try_number") or 0)
+    recorded_try = int((task_run.metrics or {}).get("try_number") or 0)
+    status = task_status(task)
+    stale = try_number < recorded_try or (
+        try_number == recorded_try and task_run.status in FINISHED and status not in FINISHED
+    )
+    if task_run.status == "timeout" and status == "failed" and try_number == recorded_try:
+        stale = True  # the scheduler only knows "failed"; the task itself said why
+    if not stale:
+        put("status", status)
+        put("retry_count", max(task_run.retry_count or 0, try_number - 1))
+        if status in FINISHED and task.get("end_date"):
+            put("completed_at", task["end_date"])
+        elif status not in FINISHED:
+            put("completed_at", None)
+    start = task.get("start_date")
+    if start and (task_run.started_at is None or start < task_run.started_at):
+        put("started_at", start)
+    metrics = dict(task_run.metrics or {})
+    metrics["try_number"] = max(try_number, recorded_try)
+    metrics["max_tries"] = task.get("max_tries", metrics.get("max_tries", 0))
+    if manifest:
+        metrics.update(manifest.get("metrics") or {})
+        checks = manifest.get("checks") or []
+        if checks:
+            metrics["checks_total"] = len(checks)
+            metrics["checks_failed"] = sum(1 for c in checks if not c.get("passed"))
+        put("input_data", _datasets(manifest.get("inputs")))
+        put("output_data", _datasets(manifest.get("outputs")))
+    if metrics != task_run.metrics:
+        put("metrics", metrics)
+    if not stale and (status in FINISHED or task["event"] == "retry") and (task.get("try_number") or 0) > 0:
+        if secrets is None:
+            secrets = secrets_of_pipeline(pipeline_run.pipeline_id)
+        put(
+            "logs",
+            task_logs.capture(
+                pipeline_run.airflow_dag_id, pipeline_run.airflow_run_id, task, manifest, secrets
+            ),
+        )
+    return sorted(changed)
+
+
+def _datasets(entries: Any) -> dict[str, Any] | None:
+    """Dataset references only (name, uri, rows, schema): never row data."""
+    if not entries:
+        return None
+    return {
+        "datasets": [{k: e.get(k) for k in DATASET_KEYS if k in e} for e in entries if isinstance(e, dict)]
+    }
+
+
+# pipeline id -> (monotonic time, secret values); short-lived so new or rotated credentials are seen soon.
+_secrets_cache: dict[str, tuple[float, list[str]]] = {}
+SECRETS_CACHE_SECONDS = 60.0
+
+
+def secrets_of_pipeline(pipeline_id) -> list[str]:
+    """The decrypted secret values of the pipeline organization's credentials, to mask them in logs."""
+    from django_etl.connectors.models import Credential
+    from django_etl.pipelines.models import Pipeline
+
+    cached = _secrets_cache.get(str(pipeline_id))
+    if cached and time.monotonic() - cached[0] < SECRETS_CACHE_SECONDS:
+        return cached[1]
+    values: list[str] = []
+    organization_id = (
+        Pipeline.objects.using(ALIAS).filter(pk=pipeline_id).values_list("organization_id", flat=True).first()
+    )
+    for credential in Credential.objects.using(ALIAS).filter(organization_id=organization_id):
+        try:
+            values.extend(_strings(credential.decrypt_data()))
+        except Exception:  # an undecryptable credential cannot leak into a log either
+            continue
+    _secrets_cache[str(pipeline_id)] = (time.monotonic(), values)
+    return values
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

@@ -1,0 +1,80 @@
+"""TaskRun.logs: the last 64 KiB of a task try's log file with secrets masked, or a structured summary."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+MAX_LOG_BYTES = 64 * 1024
+MASK = "***"
+
+
+def log_path(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str | None:
+    """Where Airflow's file task handler writes this try (default filename template only), or None."""
+    try:
+        from airflow.configuration import conf
+
+        folder = conf.get("logging", "base_log_folder")
+    except Exception:  # Airflow not configured in this process: nothing to read
+        return None
+    mapped = f"map_index={map_index}/" if map_index is not None and map_index >= 0 else ""
+    name = f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{mapped}attempt={try_number}.log"
+    return os.path.join(folder, name)
+
+
+def tail(path: str | None, limit: int = MAX_LOG_BYTES) -> str | None:
+    """The last ``limit`` bytes of a file, cut at a line start; None when the file does not exist."""
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - limit))
+        data = handle.read(limit)
+    text = data.decode("utf-8", errors="replace")
+    if size > limit and "\n" in text:
+        text = text[text.index("\n") + 1 :]
+    return text
+
+
+def mask(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask what Airflow's secrets masker knows in this process, then every given secret value."""
+    try:
+        from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+        text = str(redact(text))
+    except Exception:  # masker unavailable: the explicit secrets below still apply
+        pass
+    for secret in sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def summary(task: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+    """A structured stand-in when no log file is readable (e.g. dag.test() logs to the console)."""
+    document = {
+        "summary": "no task log file was readable; structured summary instead",
+        "state": task.get("state"),
+        "try_number": task.get("try_number"),
+        "error": task.get("error") or (manifest or {}).get("error"),
+        "metrics": (manifest or {}).get("metrics"),
+    }
+    return json.dumps(document, default=str, indent=1)
+
+
+def capture(
+    dag_id: str, run_id: str, task: dict[str, Any], manifest: dict[str, Any] | None, secrets: Iterable[str]
+) -> str:
+    """TaskRun.logs for one try: masked log tail, else a masked summary; never longer than 64 KiB."""
+    text = tail(
+        log_path(dag_id, run_id, task["task_id"], task.get("try_number") or 1, task.get("map_index", -1))
+    )
+    if text is None:
+        text = summary(task, manifest)
+    masked = mask(text, secrets)
+    encoded = masked.encode("utf-8")
+    if len(encoded) > MAX_LOG_BYTES:
+        masked = encoded[-MAX_LOG_BYTES:].decode("utf-8", errors="ignore")
+    return masked

@@ -1,0 +1,151 @@
+"""End to end through Airflow's dag.test(), with Django on PostgreSQL: what a run leaves in Django."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.airflow_plugin.conftest import RECORDER_DATABASES
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases=RECORDER_DATABASES)]
+
+DIAMOND = [
+    ("extract orders", "extract", [], "ok", 0),
+    ("extract customers", "extract", [], "ok", 0),
+    ("join", "transform", ["extract orders", "extract customers"], "ok", 0),
+    ("check", "validate", ["join"], "ok", 0),
+    ("load", "load", ["check"], "ok", 0),
+]
+
+
+def _rows(spec):
+    from django_etl.lineage.models import DataLineage
+    from django_etl.monitoring.models import Alert
+    from django_etl.runs.models import PipelineRun, TaskRun
+
+    runs = list(PipelineRun.objects.filter(airflow_dag_id=spec["dag_id"]))
+    tasks = {t.pipeline_step.name: t for t in TaskRun.objects.filter(pipeline_run__in=runs)}
+    alerts = list(Alert.objects.filter(pipeline_run__in=runs).order_by("created_at"))
+    edges = list(DataLineage.objects.filter(target_task__pipeline_run__in=runs))
+    return runs, tasks, alerts, edges
+
+
+def test_writeback_success_records_run_tasks_and_lineage(scripted_pipeline, run_dag):
+    spec = scripted_pipeline(DIAMOND)
+    run_dag(spec)
+    runs, tasks, alerts, edges = _rows(spec)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.status == "success"
+    assert run.completed_at is not None
+    assert run.trigger_type == "manual"
+    assert run.context["pipeline_version"] == spec["pipeline"]["version"]
+    assert run.context["spec_hash"] == spec["pipeline"]["spec_hash"]
+    assert run.metrics["tasks_by_state"] == {"success": 5}
+    assert run.metrics["rows_extracted"] == 20
+    assert {name: t.status for name, t in tasks.items()} == {name: "success" for name, *_ in DIAMOND}
+    assert all(t.retry_count == 0 and t.started_at and t.completed_at for t in tasks.values())
+    assert tasks["join"].input_data["datasets"][0]["rows"] == 10
+    assert tasks["join"].metrics["rows_out"] == 10
+    assert tasks["load"].logs  # a log tail or a structured summary
+    assert alerts == []
+    pairs = {
+        (e.source_task.pipeline_step.name, e.target_task.pipeline_step.name, e.relationship_type)
+        for e in edges
+    }
+    assert pairs == {
+        ("extract orders", "join", "filtered"),
+        ("extract customers", "join", "filtered"),
+        ("join", "check", "direct"),
+    }
+    edge = next(e for e in edges if e.target_task.pipeline_step.name == "check")
+    assert edge.metadata["datasets"] == ["join_out"]
+    assert edge.metadata["columns"] == ["id"]
+
+
+def test_writeback_retry_then_success_counts_one_retry(scripted_pipeline, run_dag):
+    spec = scripted_pipeline(
+        [("extract orders", "extract", [], "fail_once", 1), ("load", "load", ["extract orders"], "ok", 0)]
+    )
+    run_dag(spec)
+    runs, tasks, alerts, _ = _rows(spec)
+    assert [r.status for r in runs] == ["success"]
+    assert len(tasks) == 2
+    assert tasks["extract orders"].status == "success"
+    assert tasks["extract orders"].retry_count == 1
+    assert [(a.alert_type, a.level) for a in alerts] == [("task_failed", "warning")]
+    assert alerts[0].task_run_id == tasks["extract orders"].id
+    assert alerts[0].metadata["try_number"] == 1
+    assert "first try" in alerts[0].message
+
+
+def test_writeback_final_failure_alerts_and_marks_downstream(scripted_pipeline, run_dag):
+    spec = scripted_pipeline(
+        [
+            ("extract orders", "extract", [], "ok", 0),
+            ("clean", "transform", ["extract orders"], "fail", 0),
+            ("check", "validate", ["clean"], "ok", 0),
+            ("load", "load", ["check"], "ok", 0),
+        ]
+    )
+    run_dag(spec)
+    runs, tasks, alerts, _ = _rows(spec)
+    assert [r.status for r in runs] == ["failed"]
+    assert {n: t.status for n, t in tasks.items()} == {
+        "extract orders": "success",
+        "clean": "failed",
+        "check": "upstream_failed",
+        "load": "upstream_failed",
+    }
+    kinds = sorted((a.alert_type, a.level) for a in alerts)
+    assert kinds == [("pipeline_failed", "critical"), ("task_failed", "error")]
+    failed = next(a for a in alerts if a.alert_type == "task_failed")
+    assert "table does not exist" in failed.message
+    assert failed.task_run_id == tasks["clean"].id
+    assert runs[0].metrics["tasks_by_state"] == {"success": 1, "failed": 1, "upstream_failed": 2}
+
+
+def test_writeback_data_quality_failure_raises_quality_alert(scripted_pipeline, run_dag):
+    spec = scripted_pipeline(
+        [
+            ("extract orders", "extract", [], "ok", 0),
+            ("check", "validate", ["extract orders"], "dq_fail", 0),
+            ("load", "load", ["check"], "ok", 0),
+        ]
+    )
+    run_dag(spec)
+    runs, tasks, alerts, _ = _rows(spec)
+    assert runs[0].status == "failed"
+    quality = [a for a in alerts if a.alert_type == "data_quality"]
+    assert len(quality) == 1
+    assert quality[0].level == "error"
+    assert quality[0].metadata["failing_count"] == 3
+    assert quality[0].metadata["name"] == "amount_not_null"
+    assert quality[0].task_run_id == tasks["check"].id
+    assert tasks["check"].metrics["checks_failed"] == 1
+
+
+def test_writeback_duplicate_events_create_no_duplicates(scripted_pipeline, run_dag):
+    from airflow.listeners.listener import get_listener_manager
+
+    from airflow_plugin import recorder
+
+    spec = scripted_pipeline(
+        [
+            ("extract orders", "extract", [], "fail_once", 1),
+            ("clean", "transform", ["extract orders"], "fail", 0),
+        ],
+        callback_copies=2,  # every task callback attached twice: each event is delivered twice
+    )
+    dag_run = run_dag(spec)
+    before = _counts(spec)
+    # The real listener, through Airflow's own listener manager, sees the run end a second time.
+    get_listener_manager().hook.on_dag_run_failed(dag_run=dag_run, msg="task_failure")
+    assert recorder.flush(timeout=60)
+    after = _counts(spec)
+    assert before == after
+    assert before == {"runs": 1, "tasks": 2, "alerts": 3, "edges": 1}
+
+
+def _counts(spec):
+    runs, tasks, alerts, edges = _rows(spec)
+    return {"runs": len(runs), "tasks": len(tasks), "alerts": len(alerts), "edges": len(edges)}
