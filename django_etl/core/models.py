@@ -16,7 +16,7 @@ class User(AbstractUser):
         help_text="Organizations whose connectors, pipelines and runs this user may see.",
     )
     preferences = models.JSONField(default=dict, blank=True)
-    last_login_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_login_ip = models.GenericIPAddressField(null=True)
 
     class Meta:
         db_table = "auth_user"

@@ -93,7 +93,7 @@ class Migration(migrations.Migration):
                     models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
                 ),
                 ("preferences", models.JSONField(blank=True, default=dict)),
-                ("last_login_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("last_login_ip", models.GenericIPAddressField(null=True)),
                 (
                     "groups",
                     models.ManyToManyField(
