@@ -159,9 +159,18 @@ def _trial_build(text: str, path: Path, pipeline: Pipeline, report: Report) -> N
     namespace: dict = {"__name__": f"etl_trial_{pipeline.pk.hex}"}
     try:
         exec(compile(text, str(path), "exec"), namespace)
-        namespace["dag"].validate()  # what Airflow's DagBag checks before accepting a DAG
+        _airflow_checks(namespace["dag"])
     except Exception as exc:
         report.add(f"pipeline {pipeline.name!r}", "dag", f"Airflow rejects the DAG: {exc}")
+
+
+def _airflow_checks(dag) -> None:
+    """What Airflow does with a DAG before running it: validate, serialize, and check the params' defaults."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag.validate()  # the DagBag's check
+    DagSerialization.to_dict(dag)  # the dag-processor's: a failure here is an import error in Airflow
+    dag.params.validate()  # the scheduler's, at every run: a bad default would fail each run
 
 
 def _generated_pipeline_id(path: Path) -> uuid.UUID | None:
