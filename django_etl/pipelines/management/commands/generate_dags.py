@@ -56,6 +56,6 @@ class Command(BaseCommand):
             for difference in summary.differences():
                 self.stderr.write(difference)
         if not summary.ok:
-            raise CommandError(f"{len(summary.failed)} pipeline(s) failed validation:\n{summary.report()}")
+            raise CommandError(f"{len(summary.failed)} pipeline(s) failed:\n{summary.report()}")
         if options["check"] and summary.changed:
             raise CommandError(f"{summary.folder} is stale: run generate_dags")
