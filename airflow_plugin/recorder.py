@@ -245,7 +245,8 @@ def _settle(pipeline_run, run, tasks, task_runs, manifests, msg: str) -> None:
     pipeline_run.metrics = _run_metrics(pipeline_run, states, manifests, end)
     pipeline_run.save(using=ALIAS, update_fields=["status", "completed_at", "metrics"])
     if status in {"failed", "timeout", "cancelled"}:
-        failed = sorted(t["task_id"] for t in tasks if t.get("state") in {"failed", "upstream_failed"})
+        failed = sorted(t["task_id"] for t in tasks if t.get("state") == "failed")
+        not_run = sorted(t["task_id"] for t in tasks if t.get("state") in {"upstream_failed", "skipped"})
         level = "critical" if status != "cancelled" else "error"
         reason = {"timeout": "timed out", "cancelled": "was cancelled"}.get(status, "failed")
         ensure_alert(
@@ -255,13 +256,14 @@ def _settle(pipeline_run, run, tasks, task_runs, manifests, msg: str) -> None:
             level=level,
             key=f"pipeline_failed:{run['dag_id']}:{run['run_id']}:{_iso(end)}",
             message=f"Pipeline {pipeline_run.pipeline.name!r} {reason} (run {run['run_id']}); "
-            f"failed tasks: {', '.join(failed) or 'none'}.",
+            f"failed tasks: {', '.join(failed) or 'none'}; not run: {', '.join(not_run) or 'none'}.",
             metadata={
                 "dag_id": run["dag_id"],
                 "run_id": run["run_id"],
                 "status": status,
                 "airflow_msg": msg,
                 "failed_tasks": failed,
+                "not_run_tasks": not_run,
                 "tasks_by_state": pipeline_run.metrics.get("tasks_by_state"),
             },
         )

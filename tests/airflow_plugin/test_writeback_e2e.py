@@ -149,3 +149,47 @@ def test_writeback_duplicate_events_create_no_duplicates(scripted_pipeline, run_
 def _counts(spec):
     runs, tasks, alerts, edges = _rows(spec)
     return {"runs": len(runs), "tasks": len(tasks), "alerts": len(alerts), "edges": len(edges)}
+
+
+@pytest.fixture
+def django_db_switch(monkeypatch):
+    """Lets a scripted task refuse and end connections to the Django test database, and undoes it afterwards."""
+    import psycopg
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        keep_pid = cursor.fetchone()[0]
+    admin_url = connection.settings_dict.copy()
+    url = f"postgresql://{admin_url['USER'] or 'postgres'}@{admin_url['HOST'] or '127.0.0.1'}:{admin_url['PORT'] or 5432}/postgres"
+    monkeypatch.setenv("ETL_WRITEBACK_DB_NAME", connection.settings_dict["NAME"])
+    monkeypatch.setenv("ETL_WRITEBACK_KEEP_PID", str(keep_pid))
+    monkeypatch.setenv("ETL_WRITEBACK_ADMIN_URL", url)
+    yield
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{connection.settings_dict["NAME"]}" ALLOW_CONNECTIONS true')
+
+
+def test_writeback_django_db_unreachable_does_not_fail_tasks(
+    scripted_pipeline, run_dag, django_db_switch, caplog
+):
+    spec = scripted_pipeline(
+        [
+            ("extract orders", "extract", [], "ok", 0),
+            ("cut", "transform", ["extract orders"], "cut_db", 0),
+            ("work", "transform", ["cut"], "ok", 0),
+            ("restore", "transform", ["work"], "restore_db", 0),
+            ("load", "load", ["restore"], "ok", 0),
+        ]
+    )
+    caplog.set_level("WARNING", logger="airflow_plugin.recorder")
+    dag_run = run_dag(spec)
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "success"
+    skipped = [r.getMessage() for r in caplog.records if "write-back skipped (record_task)" in r.getMessage()]
+    assert len(skipped) >= 2, "the database was not really unreachable during the tasks' events"
+    runs, tasks, alerts, edges = _rows(spec)
+    assert [r.status for r in runs] == ["success"]
+    assert {n: t.status for n, t in tasks.items()} == {n: "success" for n in tasks} and len(tasks) == 5
+    assert tasks["work"].completed_at is not None and tasks["work"].metrics["rows_out"] == 10
+    assert alerts == []
+    assert len(edges) == 4
