@@ -9,3 +9,6 @@ class PipelinesConfig(AppConfig):
     name = "django_etl.pipelines"
     label = "pipelines"
     verbose_name = "Pipelines"
+
+    def ready(self) -> None:
+        from django_etl.pipelines import signals  # noqa: F401  (connects the DAG file regeneration)
