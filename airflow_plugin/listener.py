@@ -78,16 +78,33 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
         log.warning("write-back listener (dag run running) skipped: %s: %s", type(exc).__name__, exc)
 
 
+def _task_instances(dag_run: Any) -> list[Any]:
+    """The run's task instances, read through the caller's own session.
+
+    The scheduler holds its DAG-run row locked in an open transaction and refuses any commit in between
+    ("UNEXPECTED COMMIT"): a fresh session here would commit and break the scheduler loop.
+    """
+    from sqlalchemy.orm import object_session
+
+    session = object_session(dag_run)
+    if session is not None:
+        return list(dag_run.get_task_instances(session=session))
+    return list(dag_run.get_task_instances())
+
+
 def reconcile_dag_run(dag_run: Any, msg: str) -> None:
     """Hand every task instance of a finished run to the recorder (reads Airflow's DB in this thread)."""
+    name = "?"
     try:
         from airflow_plugin import events, recorder
 
+        name = f"{dag_run.dag_id}/{dag_run.run_id}"
+
         run = events.run_info(dag_run)
-        tasks = [events.task_info(ti, event="reconcile") for ti in dag_run.get_task_instances()]
+        tasks = [events.task_info(ti, event="reconcile") for ti in _task_instances(dag_run)]
         recorder.run_finished(run, tasks, msg or "", _spec_of_dag(getattr(dag_run, "dag", None)))
     except Exception as exc:
-        log.warning("write-back reconciliation of %s skipped: %s: %s", dag_run, type(exc).__name__, exc)
+        log.warning("write-back reconciliation of %s skipped: %s: %s", name, type(exc).__name__, exc)
 
 
 @hookimpl
