@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import router, transaction
 from django.forms.models import BaseInlineFormSet
 
 from django_etl.core.tenancy import OrganizationScopedAdmin
 from django_etl.pipelines import versioning
+from django_etl.pipelines.admin_actions import generate_dag_files
 from django_etl.pipelines.models import Pipeline, PipelineStep
 from django_etl.pipelines.validation import validate_step_set
 
@@ -54,7 +56,7 @@ class PipelineAdmin(OrganizationScopedAdmin):
         ("Airflow", {"fields": ["dag_id", "version", "created_by", "created_at", "updated_at"]}),
     ]
     inlines = [PipelineStepInline]
-    actions: list = []
+    actions: list = [generate_dag_files]
 
     @admin.display(description="steps")
     def step_count(self, obj: Pipeline) -> int:
@@ -66,7 +68,9 @@ class PipelineAdmin(OrganizationScopedAdmin):
 
     def changeform_view(self, request, *args, **kwargs):
         # One admin save of a pipeline and its steps is one new version, not one per step.
-        with versioning.batch():
+        # The transaction encloses the batch so the version bump is committed with the edit, and the DAG file
+        # regenerated on commit (pipelines/signals.py) carries the new version.
+        with transaction.atomic(using=router.db_for_write(self.model)), versioning.batch():
             return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj: Pipeline, form, change: bool) -> None:
