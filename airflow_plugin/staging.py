@@ -115,10 +115,12 @@ class Staging:
         writer: pq.ParquetWriter | None = None
         rows = 0
         try:
-            for batch in batches:
+            for batch in prefetch(batches):
                 if writer is None:
                     schema = batch.schema
-                    writer = pq.ParquetWriter(path, schema, filesystem=self.fs, compression="lz4")
+                    writer = pq.ParquetWriter(
+                        path, schema, filesystem=self.fs, compression="lz4", use_dictionary=False
+                    )
                 elif batch.schema != schema:
                     batch = conform_to(batch, schema, f"dataset {dataset!r}")
                 if batch.num_rows:
@@ -126,7 +128,9 @@ class Staging:
                     rows += batch.num_rows
             if writer is None:  # no batch at all: an empty dataset still has its schema
                 schema = schema or pa.schema([])
-                writer = pq.ParquetWriter(path, schema, filesystem=self.fs, compression="lz4")
+                writer = pq.ParquetWriter(
+                    path, schema, filesystem=self.fs, compression="lz4", use_dictionary=False
+                )
         finally:
             if writer is not None:
                 writer.close()
@@ -228,6 +232,41 @@ class Staging:
         if own is not None:
             stamps.append(own.timestamp())
         return max(stamps, default=0.0)
+
+
+def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Produce the next batches on a helper thread while the current one is written (both release the GIL)."""
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(maxsize=depth)  # bounded: memory stays ``depth`` batches deep
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                slots.put(batch)
+            slots.put(done)
+        except BaseException as exc:  # raised in the consumer, with its own message
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="etl-stage-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def read_manifest(dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:

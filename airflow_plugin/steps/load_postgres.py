@@ -46,18 +46,38 @@ def pg_type(kind: pa.DataType) -> str:
     return "text"
 
 
-def csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    """CSV bytes (no header) produced on a helper thread, so encoding overlaps the server's COPY work."""
+# PostgreSQL column type -> the Arrow type pgpq encodes as that type's binary COPY form.
+BINARY_TYPES: dict[str, pa.DataType] = {
+    "int8": pa.int64(),
+    "int4": pa.int32(),
+    "int2": pa.int16(),
+    "float8": pa.float64(),
+    "float4": pa.float32(),
+    "bool": pa.bool_(),
+    "text": pa.string(),
+    "varchar": pa.string(),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "timestamp": pa.timestamp("us"),
+    "date": pa.date32(),
+    "bytea": pa.binary(),
+}
+
+
+def encoded_chunks(
+    batches: Iterator[pa.RecordBatch], encode, header: bytes = b"", footer=None
+) -> Iterator[bytes]:
+    """COPY payload produced on a helper thread, so encoding overlaps the server's COPY work."""
     chunks: queue.Queue[Any] = queue.Queue(maxsize=4)  # bounded: memory stays a few chunks deep
     done = object()
-    options = pacsv.WriteOptions(include_header=False)
 
     def produce() -> None:
         try:
+            if header:
+                chunks.put(header)
             for batch in batches:
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(batch, sink, write_options=options)
-                chunks.put(sink.getvalue())
+                chunks.put(encode(batch))
+            if footer is not None:
+                chunks.put(footer())
             chunks.put(done)
         except BaseException as exc:  # handed to the consumer, raised there
             chunks.put(exc)
@@ -72,6 +92,55 @@ def csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
             raise item
         yield item
     worker.join()
+
+
+def encode_csv(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
+
+
+def binary_schema(conn, table, columns: list[str], schema: pa.Schema) -> pa.Schema | None:
+    """The Arrow schema to cast to for binary COPY into ``table``, or None when a column needs text COPY."""
+    from psycopg import sql
+
+    rows = conn.execute(
+        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        [sql.SQL("{}").format(table).as_string(conn)],
+    ).fetchall()
+    types = dict(rows)
+    fields = []
+    for name in columns:
+        target = BINARY_TYPES.get(types.get(name, ""))
+        if target is None:
+            return None
+        source = schema.field(name).type
+        if (
+            pa.types.is_timestamp(target)
+            and pa.types.is_timestamp(source)
+            and bool(source.tz) != bool(target.tz)
+        ):
+            return None  # naive <-> aware needs the server's time zone rules: let PostgreSQL parse text
+        if not (source == target or _safe_cast(source, target)):
+            return None
+        fields.append(pa.field(name, target))
+    return pa.schema(fields)
+
+
+def _safe_cast(source: pa.DataType, target: pa.DataType) -> bool:
+    numeric = pa.types.is_integer(source) or pa.types.is_floating(source)
+    if pa.types.is_integer(target):
+        return pa.types.is_integer(source)
+    if pa.types.is_floating(target):
+        return numeric
+    if pa.types.is_string(target):
+        return pa.types.is_string(source) or pa.types.is_large_string(source)
+    if pa.types.is_timestamp(target):
+        return pa.types.is_timestamp(source)
+    if pa.types.is_date(target):
+        return pa.types.is_date(source)
+    return False
 
 
 def load(step: StepRun, adapter, ref: dict[str, Any]) -> None:
@@ -210,23 +279,41 @@ def prepare_target(conn, step: StepRun, parts: tuple[str, ...], schema: pa.Schem
 
 
 def copy_into(conn, table, columns: list[str], dataset, batch_rows: int = COPY_BATCH_ROWS) -> int:
+    """COPY the dataset into ``table``: binary (pgpq) when every column maps, else CSV text."""
     from psycopg import sql
 
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        table, sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
+    target_schema = binary_schema(conn, table, columns, dataset.schema)
     rows = 0
 
     def counted() -> Iterator[pa.RecordBatch]:
         nonlocal rows
-        for batch in dataset.to_batches(batch_size=batch_rows):
+        scan = dataset.to_batches(
+            columns=columns, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
+        )
+        for batch in scan:
             rows += batch.num_rows
-            yield batch
+            yield batch if target_schema is None else batch.cast(target_schema)
 
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    if target_schema is not None:
+        from pgpq import ArrowToPostgresBinaryEncoder
+
+        encoder = ArrowToPostgresBinaryEncoder(target_schema)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(table, column_list)
+        chunks = encoded_chunks(counted(), encoder.write_batch, encoder.write_header(), encoder.finish)
+    else:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(table, column_list)
+        chunks = encoded_chunks(counted(), encode_csv)
     with conn.cursor().copy(statement) as copy:
-        for chunk in csv_chunks(counted()):
+        for chunk in chunks:
             copy.write(chunk)
     return rows
+
+
+def repeats_keys(dataset, key: list[str]) -> bool:
+    """Whether a key occurs twice in the staged data (read key columns only)."""
+    keys = dataset.to_table(columns=key)
+    return keys.group_by(key).aggregate([]).num_rows != keys.num_rows
 
 
 def write_rows(conn, step: StepRun, target, columns: list[str], dataset) -> int:
@@ -257,12 +344,16 @@ def write_rows(conn, step: StepRun, target, columns: list[str], dataset) -> int:
             if others
             else sql.SQL("DO NOTHING")
         )
-        # The last staged row of a key wins when the input repeats a key.
+        if repeats_keys(dataset, config.key):
+            # The last staged row of a key wins when the input repeats a key (one sort, only when needed).
+            source = sql.SQL("SELECT DISTINCT ON ({keys}) {cols} FROM {temp} ORDER BY {keys}, ctid DESC")
+        else:
+            source = sql.SQL("SELECT {cols} FROM {temp}")
+        source = source.format(keys=keys, cols=column_list, temp=temp)
         conn.execute(
-            sql.SQL(
-                "INSERT INTO {target} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {temp} "
-                "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) {action}"
-            ).format(target=target, cols=column_list, keys=keys, temp=temp, action=action)
+            sql.SQL("INSERT INTO {target} ({cols}) {source} ON CONFLICT ({keys}) {action}").format(
+                target=target, cols=column_list, source=source, keys=keys, action=action
+            )
         )
         return rows
     # replace_interval: every staged row must fall in the run's interval, or later runs would duplicate it.
