@@ -25,8 +25,7 @@ demo: install ## Migrate the embedded SQLite DB, load the demo organization, run
 	@mkdir -p var
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 1
 	$(DEMO_ENV) $(PY) manage.py load_demo
-	@echo
-	@echo "Browse it: make admin, then open http://127.0.0.1:8000/admin/ (login admin / admin)."
+	$(DEMO_ENV) $(PY) manage.py run_demo
 
 test: install ## Run the whole test suite on real PostgreSQL (TEST_DATABASE_URL, or a throwaway server).
 	$(PY) -m pytest $(PYTEST_ARGS)
