@@ -321,6 +321,11 @@ def validate_step_graph(pipeline: Pipeline, steps: Sequence[PipelineStep]) -> Re
     edges = upstreams([_node(s) for s in steps])
     cycle = find_cycle(edges)
     if cycle:
+        # Start the report at the earliest step so the same cycle always reads the same way.
+        order = {str(s.pk): s.order_index for s in steps}
+        loop = cycle[:-1]
+        first = min(range(len(loop)), key=lambda i: order[loop[i]])
+        cycle = [*loop[first:], *loop[:first], loop[first]]
         path = " -> ".join(repr(names[i]) for i in cycle)
         report.add(where, "dependencies", f"dependency cycle: {path}", field="__all__")
         return report
