@@ -32,7 +32,7 @@ def build_spec(pipeline: Pipeline, steps: Sequence[PipelineStep] | None = None) 
         return None, report
     config = PipelineConfig.model_validate(pipeline.config)
     tags = _tags(pipeline, steps)
-    _check_dag_rules(report, pipeline, config, tags)
+    _check_dag_rules(report, pipeline, config, steps)
     if report:
         return None, report
 
@@ -103,9 +103,13 @@ def _tags(pipeline: Pipeline, steps: Sequence[PipelineStep]) -> list[str]:
     return sorted(tags)
 
 
-def _check_dag_rules(report: Report, pipeline: Pipeline, config: PipelineConfig, tags: list[str]) -> None:
+def _check_dag_rules(report: Report, pipeline: Pipeline, config: PipelineConfig, steps) -> None:
     """Rules Airflow enforces when it builds the DAG; checked here so a bad pipeline never reaches a file."""
     where = f"pipeline {pipeline.name!r}"
+    if not steps:
+        report.add(
+            where, "steps", "has no steps: a DAG without tasks would never do anything", field="__all__"
+        )
     for position, tag in enumerate(pipeline.metadata.get("tags", [])):
         if len(tag) > TAG_MAX_LEN:
             report.add(

@@ -36,3 +36,6 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airflow_home}/airflow.db")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.environ.setdefault("ETL_DAGS_FOLDER", os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+# Saving a pipeline writes its DAG file on commit (pipelines/signals.py); tests that want it turn it on, so no
+# other test finds generated files it did not ask for in the shared dags folder.
+os.environ.setdefault("ETL_REGENERATE_ON_SAVE", "false")

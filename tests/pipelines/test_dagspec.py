@@ -230,3 +230,10 @@ def test_build_spec_reports_dataset_problems(organization, user, file_connector)
     ]
     _, report = build_spec(make_pipeline(organization, user, steps))
     assert any("step 'check' config.input: dataset 'nowhere'" in p for p in problems(report))
+
+
+def test_build_spec_reports_a_pipeline_without_steps(organization, user, file_connector):
+    _, report = build_spec(make_pipeline(organization, user, []))
+    assert problems(report) == [
+        "pipeline 'Orders daily' steps: has no steps: a DAG without tasks would never do anything"
+    ]

@@ -1,0 +1,88 @@
+"""The maintenance DAG that runs generate_dags on a schedule, run for real with dag.test()."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_plugin.maintenance import MAINTENANCE_DAG_ID, build_maintenance_dag
+from tests.pipelines.compiler_helpers import SHAPES, make_pipeline
+
+REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def test_build_maintenance_dag_runs_every_minute_by_default(monkeypatch):
+    monkeypatch.delenv("ETL_MAINTENANCE_SCHEDULE", raising=False)
+    dag = build_maintenance_dag()
+    assert dag.dag_id == MAINTENANCE_DAG_ID
+    assert dag.schedule == "* * * * *"
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.is_paused_upon_creation is False
+    assert [t.task_id for t in dag.tasks] == ["generate_dags"]
+
+
+@pytest.mark.parametrize(("value", "summary"), [("*/5 * * * *", "*/5 * * * *"), ("off", None)])
+def test_build_maintenance_dag_schedule_from_the_environment(monkeypatch, value, summary):
+    monkeypatch.setenv("ETL_MAINTENANCE_SCHEDULE", value)
+    dag = build_maintenance_dag()
+    if summary is None:
+        assert type(dag.timetable).__name__ == "NullTimetable"
+    else:
+        assert dag.schedule == summary
+
+
+def test_repository_maintenance_dag_file_imports_in_a_dagbag(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    shutil.copy(REPO_DAGS / "etl_maintenance.py", tmp_path)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    assert bag.dag_ids == [MAINTENANCE_DAG_ID]
+
+
+@pytest.fixture
+def maintenance_run(airflow_db, tmp_path):
+    """Run the maintenance DAG (from a file in the session's dags folder) writing into ``tmp_path/out``."""
+    output = tmp_path / "out"
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "etl_maintenance_under_test.py"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            from airflow_plugin.maintenance import build_maintenance_dag
+
+            dag = build_maintenance_dag(schedule="off", output={str(output)!r})
+            """
+        )
+    )
+
+    def run():
+        dag = runpy.run_path(str(path))["dag"]
+        return dag.test()
+
+    yield run, output
+    path.unlink(missing_ok=True)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_maintenance_run_writes_files_then_fails_visibly_and_keeps_good_files(
+    transactional_db, organization, user, file_connector, maintenance_run
+):
+    run, output = maintenance_run
+    pipeline = make_pipeline(organization, user, SHAPES["linear"][0])
+    first = run()
+    assert first.state == "success"
+    path = output / f"{pipeline.dag_id}.py"
+    good = path.read_bytes()
+
+    pipeline.steps.filter(name="clean").update(config={"sql": "select 1", "colour": "red"})
+    second = run()
+    assert second.state == "failed"
+    task = second.get_task_instance("generate_dags")
+    assert task.state == "failed"
+    assert path.read_bytes() == good
