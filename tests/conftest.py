@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# Loopback servers (JSON API, S3 API, PostgreSQL target schema) for the connector and operator tests.
+pytest_plugins = ["tests.connectors.servers"]
+
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
