@@ -54,7 +54,7 @@ def run(step: StepRun) -> None:
             step.result.column_mapping = compiler.mapping()
             step.result.relationship = compiler.relationship()
         dataset = step.output_name
-        reader = con.execute(sql).fetch_record_batch(BATCH_ROWS)
+        reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
         info = step.staging.write_dataset(step.output_dir(dataset), dataset, reader)
         step.result.add_output(info)
     except duckdb.Error as exc:

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from tests.connectors.servers import api_server, pg_target, pg_target_db, s3_bucket, s3_server  # noqa: F401
-
 
 @pytest.fixture
 def staging(tmp_path):
