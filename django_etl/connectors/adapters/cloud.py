@@ -14,7 +14,15 @@ from django_etl.connectors.adapters.base import Adapter
 from django_etl.connectors.adapters.formats import read_stream, write_stream
 from django_etl.connectors.adapters.schema import conform_to
 
-PERMANENT_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "NoSuchKey"}
+PERMANENT_CODES = {
+    "403",
+    "404",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "NoSuchBucket",
+    "NoSuchKey",
+}
 
 
 class CloudAdapter(Adapter):

@@ -1,0 +1,85 @@
+"""The file adapter: CSV, JSON lines and Parquet by path or glob, confined to its root, clear data errors."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from django_etl.connectors.adapters import ConnectorError, SchemaDriftError, adapter_for
+
+
+@pytest.fixture
+def root(tmp_path, settings):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    settings.ETL_FILE_ROOTS = [str(folder)]
+    return folder
+
+
+def files(root, fmt="csv"):
+    return adapter_for(
+        {"type": "file", "name": "landing", "config": {"root": str(root), "format": fmt}, "secret": {}}
+    )
+
+
+def read(adapter, **request) -> pa.Table:
+    return pa.Table.from_batches(list(adapter.read(request, batch_size=2)))
+
+
+def test_file_read_glob_concatenates_matching_files(root):
+    (root / "a_1.csv").write_text("id,name\n1,x\n2,y\n3,z\n")
+    (root / "a_2.csv").write_text("id,name\n4,w\n")
+    (root / "b.csv").write_text("id,name\n9,no\n")
+    assert read(files(root), path="a_*.csv").column("id").to_pylist() == [1, 2, 3, 4]
+
+
+def test_file_read_jsonl_and_parquet(root):
+    (root / "rows.jsonl").write_text('{"id": 1, "tags": "a"}\n{"id": 2, "tags": "b"}\n')
+    pq.write_table(pa.table({"id": [5, 6]}), root / "rows.parquet")
+    assert read(files(root), path="rows.jsonl", format="jsonl").num_rows == 2
+    assert read(files(root, "parquet"), path="rows.parquet").column("id").to_pylist() == [5, 6]
+
+
+def test_file_read_malformed_csv_line_names_the_file(root):
+    (root / "bad.csv").write_text("id,name\n1,x\n2,y,extra\n")
+    with pytest.raises(
+        ConnectorError, match=r"file 'bad.csv' is not valid csv: .*Expected 2 columns, got 3"
+    ) as caught:
+        read(files(root), path="bad.csv")
+    assert caught.value.retryable is False
+
+
+def test_file_read_schema_drift_between_files_is_named(root):
+    (root / "d_1.csv").write_text("id,name\n1,x\n")
+    (root / "d_2.csv").write_text("id,name,extra\n2,y,z\n")
+    with pytest.raises(SchemaDriftError, match=r"schema drift in file 'd_2.csv': new columns \['extra'\]"):
+        read(files(root), path="d_*.csv")
+
+
+def test_file_paths_outside_the_root_are_refused(root, tmp_path):
+    (tmp_path / "secret.csv").write_text("id\n1\n")
+    with pytest.raises(ConnectorError, match="leaves the connector's root folder"):
+        read(files(root), path="../secret.csv")
+    with pytest.raises(ConnectorError, match="leaves the connector's root folder"):
+        read(files(root), path=str(tmp_path / "secret.csv"))
+
+
+def test_file_root_outside_allowed_roots_is_refused(root, tmp_path, settings):
+    settings.ETL_FILE_ROOTS = [str(tmp_path / "elsewhere")]
+    with pytest.raises(ConnectorError, match="outside the allowed file roots"):
+        files(root).check()
+
+
+def test_file_missing_path_says_nothing_matches(root):
+    with pytest.raises(ConnectorError, match="no file matches 'nope_\\*.csv'"):
+        read(files(root), path="nope_*.csv")
+
+
+def test_file_write_replaces_atomically(root):
+    adapter = files(root)
+    table = pa.table({"id": [1, 2]})
+    assert adapter.write("out/x.csv", table.to_batches(), table.schema, "csv") == 2
+    assert adapter.write("out/x.csv", table.to_batches(), table.schema, "csv") == 2
+    assert (root / "out" / "x.csv").read_text().splitlines() == ['"id"', "1", "2"]
+    assert [p.name for p in (root / "out").iterdir()] == ["x.csv"]
