@@ -94,7 +94,7 @@ def test_api_bad_token_fails_permanently_without_the_token(api_server):
 
 
 def test_api_missing_record_list_names_the_path(api):
-    with pytest.raises(ConnectorError, match="no record list at 'data.nothing'"):
+    with pytest.raises(ConnectorError, match=r"no record list at 'data\.nothing'"):
         read_ids(api, {"endpoint": "/items", "records_path": "data.nothing"})
 
 

@@ -40,11 +40,11 @@ def test_cloud_write_then_read_parquet(s3_bucket):
 def test_cloud_missing_bucket_fails_permanently_without_secret(s3_bucket):
     runtime = cloud_runtime(s3_bucket)
     runtime["config"]["bucket"] = "no-such-bucket-here"
-    with pytest.raises(ConnectorError, match="failed: (404|NoSuchBucket)") as caught:
+    with pytest.raises(ConnectorError, match=r"failed: (404|NoSuchBucket)") as caught:
         adapter_for(runtime).check()
     assert S3_SECRET not in str(caught.value) and caught.value.retryable is False
 
 
 def test_cloud_missing_objects_named(s3_bucket):
-    with pytest.raises(ConnectorError, match="no object matches 'none/\\*.csv'"):
+    with pytest.raises(ConnectorError, match=r"no object matches 'none/\*\.csv'"):
         list(adapter_for(cloud_runtime(s3_bucket)).read({"path": "none/*.csv"}, 10))

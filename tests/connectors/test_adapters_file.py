@@ -72,7 +72,7 @@ def test_file_root_outside_allowed_roots_is_refused(root, tmp_path, settings):
 
 
 def test_file_missing_path_says_nothing_matches(root):
-    with pytest.raises(ConnectorError, match="no file matches 'nope_\\*.csv'"):
+    with pytest.raises(ConnectorError, match=r"no file matches 'nope_\*\.csv'"):
         read(files(root), path="nope_*.csv")
 
 
