@@ -25,6 +25,10 @@ def read_stream(
                 source,
                 read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" is an empty string.
+                convert_options=pacsv.ConvertOptions(
+                    strings_can_be_null=True, quoted_strings_can_be_null=False
+                ),
             )
             yield from _rechunk(reader, batch_size)
         elif fmt == "jsonl":

@@ -1,0 +1,48 @@
+"""Notify: the run summary by email (Django's backend) and by webhook (JSON or Slack) through an API connector."""
+
+from __future__ import annotations
+
+from tests.airflow_plugin.steps.conftest import file_runtime
+from tests.connectors.servers import api_runtime
+
+
+def test_notify_sends_email_and_slack_webhook(file_root, make_run, execute, api_server, mailoutbox, settings):
+    (file_root / "o.csv").write_text("id\n1\n2\n")
+    execute(
+        make_run(
+            "extract",
+            {"connector": "landing", "path": "o.csv"},
+            connectors={"landing": file_runtime(file_root)},
+            output="o",
+            task_id="extract_o",
+        )
+    )
+    run = make_run(
+        "notify",
+        {
+            "email": ["ops@example.com"],
+            "webhook_connector": "hooks",
+            "webhook_path": "/hook",
+            "webhook_format": "slack",
+        },
+        connectors={"hooks": api_runtime(api_server.base_url)},
+        task_id="tell",
+    )
+    manifest = execute(run)
+    assert manifest["status"] == "success"
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["ops@example.com"]
+    assert "extract_o: success (2 rows out)" in mailoutbox[0].body
+    post = api_server.state["posts"][0]
+    assert post["path"] == "/hook" and post["body"]["text"].startswith("*[ETL] Orders success*")
+
+
+def test_notify_when_failure_skips_successful_run(make_run, execute, api_server):
+    run = make_run(
+        "notify",
+        {"webhook_connector": "hooks", "when": "failure"},
+        connectors={"hooks": api_runtime(api_server.base_url)},
+        task_id="tell",
+    )
+    manifest = execute(run)
+    assert manifest["details"]["sent"].startswith("not sent")
+    assert api_server.state["posts"] == []
