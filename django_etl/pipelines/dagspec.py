@@ -22,12 +22,17 @@ TAG_MAX_LEN = 100
 SINGLE_RUN_SCHEDULES = {"@continuous"}
 
 
-def build_spec(pipeline: Pipeline, steps: Sequence[PipelineStep] | None = None) -> tuple[dict | None, Report]:
-    """The pipeline's spec, or None and a report naming every problem (the admin's validation, plus DAG rules)."""
+def build_spec(
+    pipeline: Pipeline, steps: Sequence[PipelineStep] | None = None, *, connectors: dict | None = None
+) -> tuple[dict | None, Report]:
+    """The pipeline's spec, or None and a report naming every problem (the admin's validation, plus DAG rules).
+
+    ``connectors`` (name -> Connector of the pipeline's organization) saves a query per pipeline in bulk runs.
+    """
     from django_etl.pipelines.validation import dataset_plan, step_graph
 
     steps = sorted(steps if steps is not None else pipeline.steps.all(), key=lambda s: s.order_index)
-    report = validate_pipeline(pipeline, steps)
+    report = validate_pipeline(pipeline, steps, connectors=connectors)
     if report:
         return None, report
     config = PipelineConfig.model_validate(pipeline.config)

@@ -105,11 +105,15 @@ def _pipelines(scope: set[uuid.UUID] | None):
 def _write_deployed(folder, scope, apply, trial_build, summary, log) -> dict[uuid.UUID, str]:
     """Write every deployed pipeline's file (a failed one keeps its old file); return id -> file name."""
     deployed: dict[uuid.UUID, str] = {}
-    for pipeline in _pipelines(scope):
+    pipelines = list(_pipelines(scope))
+    connectors = _connectors_by_organization({p.organization_id for p in pipelines})
+    for pipeline in pipelines:
         name = codegen.filename_for(pipeline.dag_id)
         deployed[pipeline.pk] = name
         label = f"{pipeline.name} ({pipeline.pk})"
-        spec, report = build_spec(pipeline, list(pipeline.steps.all()))
+        spec, report = build_spec(
+            pipeline, list(pipeline.steps.all()), connectors=connectors.get(pipeline.organization_id, {})
+        )
         path = folder / name
         existing = _read(path)
         text = codegen.render(spec) if spec is not None else None
@@ -120,7 +124,7 @@ def _write_deployed(folder, scope, apply, trial_build, summary, log) -> dict[uui
                 f"{path} exists and was not written by generate_dags; move it",
             )
         elif text is not None and text != existing and trial_build:
-            _trial_build(text, path, pipeline, report)
+            _trial_build(spec, pipeline, report)
         if report:
             summary.failed[label] = report
             for problem in report:
@@ -154,23 +158,30 @@ def _remove_stale(folder, scope, deployed, apply, summary, log) -> None:
             path.unlink(missing_ok=True)
 
 
-def _trial_build(text: str, path: Path, pipeline: Pipeline, report: Report) -> None:
-    """Build the DAG from the file text exactly as Airflow will; a failure becomes a problem of the pipeline."""
-    namespace: dict = {"__name__": f"etl_trial_{pipeline.pk.hex}"}
+def _trial_build(spec: dict, pipeline: Pipeline, report: Report) -> None:
+    """Build the DAG as the file will (same builder, same spec) and run Airflow's checks on it.
+
+    A failure becomes a problem of the pipeline, so the file is not written and the previous one stays.
+    The file's literal is the spec exactly (codegen's round-trip tests), so the text need not be executed.
+    """
+    from airflow_plugin.builder import build_dag
+
     try:
-        exec(compile(text, str(path), "exec"), namespace)
-        _airflow_checks(namespace["dag"])
+        dag = build_dag(spec)
+        dag.validate()  # what the DagBag checks before accepting a DAG
+        dag.params.validate()  # what every run checks: a bad default would fail each run
     except Exception as exc:
         report.add(f"pipeline {pipeline.name!r}", "dag", f"Airflow rejects the DAG: {exc}")
 
 
-def _airflow_checks(dag) -> None:
-    """What Airflow does with a DAG before running it: validate, serialize, and check the params' defaults."""
-    from airflow.serialization.serialized_objects import DagSerialization
+def _connectors_by_organization(organization_ids: set) -> dict:
+    """organization id -> {connector name: Connector}: one query for the whole run."""
+    from django_etl.connectors.models import Connector
 
-    dag.validate()  # the DagBag's check
-    DagSerialization.to_dict(dag)  # the dag-processor's: a failure here is an import error in Airflow
-    dag.params.validate()  # the scheduler's, at every run: a bad default would fail each run
+    result: dict = {organization_id: {} for organization_id in organization_ids}
+    for connector in Connector.objects.filter(organization_id__in=organization_ids):
+        result[connector.organization_id][connector.name] = connector
+    return result
 
 
 def _generated_pipeline_id(path: Path) -> uuid.UUID | None:

@@ -47,6 +47,9 @@ def test_render_matches_golden_file(user, settings, tmp_path):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+    # The generator trial-builds from the spec, not the text: the file's literal must be the spec exactly.
+    literal_text = text.split("\nSPEC = ", 1)[1].split("\n\ndag = build_dag(SPEC)\n", 1)[0]
+    assert ast.literal_eval(literal_text) == spec
 
 
 def test_render_same_spec_same_bytes_whatever_the_key_order():

@@ -289,11 +289,20 @@ def _check_dependencies(report: Report, where: str, step, siblings) -> None:
             report.add(where, key, f"{dependency!r} is not a step of this pipeline", field="dependencies")
 
 
-def validate_pipeline(pipeline: Pipeline, steps: Sequence[PipelineStep] | None = None) -> Report:
-    """Everything about a pipeline and its steps together: what generate_dags requires before writing."""
+def validate_pipeline(
+    pipeline: Pipeline,
+    steps: Sequence[PipelineStep] | None = None,
+    *,
+    connectors: dict[str, Connector] | None = None,
+) -> Report:
+    """Everything about a pipeline and its steps together: what generate_dags requires before writing.
+
+    ``connectors``: the organization's connectors by name, when the caller loaded them for many pipelines.
+    """
     report = validate_pipeline_config(pipeline)
     steps = list(steps) if steps is not None else list(pipeline.steps.all())
-    connectors = _connectors_of(pipeline)
+    if connectors is None:
+        connectors = _connectors_of(pipeline)
     for step in steps:
         report.extend(validate_step(step, siblings=steps, connectors=connectors, pipeline=pipeline))
     _check_unique_names(report, _where_pipeline(pipeline), steps)
