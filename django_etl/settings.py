@@ -142,6 +142,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "etl@localhost"
 ETL_DAGS_FOLDER = Path(os.environ.get("ETL_DAGS_FOLDER", BASE_DIR / "dags" / "generated"))
 # Where steps stage datasets for each other: a local folder by default, s3://bucket/prefix when distributed.
 ETL_STAGING_URL = os.environ.get("ETL_STAGING_URL", str(VAR_DIR / "staging"))
+# Days a failed run's staged data is kept for retries and inspection before `purge_staging` deletes it.
+ETL_STAGING_RETENTION_DAYS = float(os.environ.get("ETL_STAGING_RETENTION_DAYS", "7"))
 # Root folders that file connectors may read from and write to (comma-separated).
 ETL_FILE_ROOTS = [
     p
