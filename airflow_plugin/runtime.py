@@ -13,6 +13,7 @@ from typing import Any
 from airflow_plugin import metrics
 from airflow_plugin.staging import Staging
 from airflow_plugin.steps.context import StepFailure, StepResult, StepRun
+from django_etl.connectors.adapters.base import secret_values
 
 log = logging.getLogger("airflow.task")
 
@@ -147,14 +148,6 @@ def organization_of(pipeline: dict[str, Any]) -> Any:
     if isinstance(organization, dict):
         return organization.get("id")
     return organization
-
-
-def secret_values(secret: Any) -> list[str]:
-    if isinstance(secret, dict):
-        return [v for value in secret.values() for v in secret_values(value)]
-    if isinstance(secret, list):
-        return [v for value in secret for v in secret_values(value)]
-    return [str(secret)] if secret not in (None, "") else []
 
 
 def mask(value: str) -> None:

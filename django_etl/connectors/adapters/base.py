@@ -78,3 +78,16 @@ def _to_batch(chunk: list[dict[str, Any]], schema: pa.Schema | None) -> pa.Recor
         return pa.RecordBatch.from_pylist(chunk, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SchemaDriftError(f"values no longer fit the first batch's column types: {exc}") from None
+
+
+# Login names are identities, not secrets (as Airflow masks a Connection's password but not its login):
+# masking a user name like "postgres" would blank every log line that mentions it.
+IDENTITY_KEYS = frozenset({"user", "username", "access_key_id"})
+
+
+def secret_values(secret: Any) -> list[str]:
+    if isinstance(secret, dict):
+        return [v for key, value in secret.items() if key not in IDENTITY_KEYS for v in secret_values(value)]
+    if isinstance(secret, list):
+        return [v for value in secret for v in secret_values(value)]
+    return [str(secret)] if secret not in (None, "") else []
