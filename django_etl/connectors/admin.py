@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from django_etl.connectors import admin_actions
 from django_etl.connectors.forms import CredentialForm
 from django_etl.connectors.models import Connector, Credential
 from django_etl.core.tenancy import OrganizationScopedAdmin
@@ -44,7 +45,7 @@ class ConnectorAdmin(OrganizationScopedAdmin):
     search_fields = ["name"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
     fields = ["name", "connector_type", "organization", "config", "credential", "is_active", *readonly_fields]
-    actions: list = []
+    actions = [admin_actions.test_connection, admin_actions.preview_sample_rows]
 
     def save_model(self, request, obj: Connector, form, change: bool) -> None:
         if not change:
