@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_plugin import recorder_guard as guard
 from airflow_plugin.recorder_alerts import ensure_alert, quality_alerts, task_failure_alert
-from airflow_plugin.recorder_guard import ALIAS
+from airflow_plugin.recorder_guard import ALIAS, RecentRow
 from airflow_plugin.recorder_lineage import record_lineage
 from airflow_plugin.recorder_tasks import read_manifest, secrets_of_pipeline, upsert_task_run
 
@@ -24,6 +24,7 @@ log = logging.getLogger("airflow_plugin.recorder")
 SCHEDULED_RUN_TYPES = {"scheduled", "backfill", "asset_triggered", "asset_materialization"}
 # The key a run's conf carries when the platform's webhook started it (contract with the webhook view).
 WEBHOOK_CONF_KEY = "etl_trigger"
+_run_cache = RecentRow()
 _SENSITIVE_WORDS = ("password", "secret", "token", "api_key", "apikey", "credential")
 
 
@@ -47,8 +48,12 @@ close_connection = guard.close_connection
 
 
 # ---------------------------------------------------------------- the work (runs on the recorder thread)
-def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None):
-    """Create or update the PipelineRun of an Airflow DAG run; None when the DAG is not a pipeline's."""
+def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None, *, cached: bool = False):
+    """Create or update the PipelineRun of an Airflow DAG run; None when the DAG is not a pipeline's.
+
+    ``cached``: a task event may reuse the row this process read for the run's previous event (a task
+    process reports its own try a few times in a row); run-level events always read it afresh.
+    """
     from django.db import IntegrityError, transaction
 
     from django_etl.pipelines.models import Pipeline
@@ -61,7 +66,9 @@ def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None):
         return None
     runs = PipelineRun.objects.using(ALIAS)
     key = {"airflow_dag_id": run["dag_id"], "airflow_run_id": run["run_id"]}
-    existing = runs.filter(**key).first()
+    existing = _run_cache.get((run["dag_id"], run["run_id"])) if cached else None
+    if existing is None:
+        existing = runs.filter(**key).first()
     if existing is None:
         pipeline = Pipeline.objects.using(ALIAS).filter(pk=pipeline_id).first()
         if pipeline is None:
@@ -70,32 +77,33 @@ def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None):
         started = run.get("start_date") or datetime.now(UTC)
         try:
             with transaction.atomic(using=ALIAS):
-                return runs.create(
+                created = runs.create(
                     pipeline=pipeline,
                     status=_run_status_while_running(run),
                     started_at=started,
                     trigger_type=trigger_type(run),
                     triggered_by=_user(run),
-                    context=_context({}, run, spec, pipeline),
+                    context=_context({}, run, spec, PipelineRun(pipeline=pipeline)),
                     **key,
                 )
+                return _run_cache.put((run["dag_id"], run["run_id"]), created)
         except IntegrityError:  # another process recorded it first
             existing = runs.get(**key)
     changed = _merge_run(existing, run, spec)
     if changed:
         existing.save(using=ALIAS, update_fields=changed)
-    return existing
+    return _run_cache.put((run["dag_id"], run["run_id"]), existing)
 
 
 def record_task(run: dict[str, Any], task: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
     """One task event (execute, success, retry, failure, skipped) from a callback or the listener."""
-    pipeline_run = record_run(run, spec)
+    pipeline_run = record_run(run, spec, cached=True)
     if pipeline_run is None:
         return
     manifest = None
     if task["event"] in {"success", "failure", "retry", "skipped"}:
         manifest = read_manifest(run["dag_id"], run["run_id"], task["task_id"])
-    task_run = upsert_task_run(pipeline_run, task, manifest, spec)
+    task_run = upsert_task_run(pipeline_run, task, manifest, spec, cached=True)
     if task_run is None:
         return
     if task["event"] in {"retry", "failure"}:
@@ -174,7 +182,7 @@ def _safe_conf(value: Any) -> Any:
     return str(value)
 
 
-def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any], pipeline=None) -> dict:
+def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any], pipeline_run=None) -> dict:
     """PipelineRun.context: what the run executed, so later edits of the pipeline never rewrite it."""
     context = dict(current)
     context.setdefault("conf", _safe_conf(run.get("conf") or {}))
@@ -193,8 +201,9 @@ def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any],
     if facts.get("version") and context.get("spec_source") != "dag":
         # The operator's compiled spec is what really ran: it replaces the Django-side guess.
         context.update(pipeline_version=facts["version"], spec_hash=facts.get("spec_hash"), spec_source="dag")
-    elif "pipeline_version" not in context and pipeline is not None:
-        context.update(pipeline_version=pipeline.version, spec_hash=None, spec_source="django")
+    elif "pipeline_version" not in context and pipeline_run is not None:
+        # Fetched only here: the scheduler's guess when no task has reported the compiled spec yet.
+        context.update(pipeline_version=pipeline_run.pipeline.version, spec_hash=None, spec_source="django")
     if spec.get("steps") and not context.get("steps"):
         context["steps"] = spec["steps"]
     return context
@@ -202,7 +211,7 @@ def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any],
 
 def _merge_run(pipeline_run, run: dict[str, Any], spec: dict[str, Any]) -> list[str]:
     changed = []
-    context = _context(pipeline_run.context or {}, run, spec, pipeline_run.pipeline)
+    context = _context(pipeline_run.context or {}, run, spec, pipeline_run)
     if context != pipeline_run.context:
         pipeline_run.context = context
         changed.append("context")

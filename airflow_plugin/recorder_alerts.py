@@ -64,10 +64,10 @@ def quality_alerts(pipeline_run, task_run, task, manifest: dict[str, Any] | None
     """DATA_QUALITY: one alert per failed check of a validate step's manifest (also when the step failed)."""
     if not manifest:
         return
-    step = task_run.pipeline_step
     for check in manifest.get("checks") or []:
         if check.get("passed", True):
             continue
+        step = task_run.pipeline_step
         name = check.get("name") or check.get("check") or "check"
         severity = check.get("severity") or "error"
         dataset = ", ".join(i.get("dataset", "") for i in manifest.get("inputs") or [] if isinstance(i, dict))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -25,6 +27,31 @@ _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _executor_pid: int | None = None
 _django_ready = False
+
+
+class RecentRow:
+    """The last row written for one key, kept a short while: a task process writes its try a few times.
+
+    Only the recorder thread uses it. Anything older than ``seconds`` or under another key is read again.
+    """
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        self.seconds = seconds
+        self._key: Any = None
+        self._row: Any = None
+        self._at = 0.0
+
+    def get(self, key: Any) -> Any:
+        if self._key == key and time.monotonic() - self._at < self.seconds:
+            return self._row
+        return None
+
+    def put(self, key: Any, row: Any) -> Any:
+        self._key, self._row, self._at = key, row, time.monotonic()
+        return row
+
+    def clear(self) -> None:
+        self._key = self._row = None
 
 
 def timeout_seconds() -> float:
@@ -67,7 +94,12 @@ def _register_alias() -> None:
     if settings_dict["ENGINE"] == "django.db.backends.postgresql":
         options = settings_dict["OPTIONS"]
         options.setdefault("connect_timeout", max(2, round(seconds)))  # libpq's minimum is 2 s
-        extra = f"-c statement_timeout={int(seconds * 1000)} -c lock_timeout={int(seconds * 1000)}"
+        # synchronous_commit off: a commit does not wait for the WAL flush (the slow part of a small
+        # write); a database crash may lose the last instants of write-back, which reconciliation refills.
+        extra = (
+            f"-c statement_timeout={int(seconds * 1000)} -c lock_timeout={int(seconds * 1000)}"
+            " -c synchronous_commit=off"
+        )
         options["options"] = f"{options.get('options', '')} {extra}".strip()
     elif settings_dict["ENGINE"] == "django.db.backends.sqlite3":
         settings_dict["OPTIONS"]["timeout"] = seconds
@@ -91,8 +123,19 @@ def _run_safely(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return function(*args)
     except Exception as exc:
         log.warning("write-back skipped (%s): %s: %s", function.__name__, type(exc).__name__, exc)
+        _forget_cached_rows()
         _drop_connection()
         return None
+
+
+def _forget_cached_rows() -> None:
+    # After a failed write the cached rows may not match the database: read them again next time.
+    for module_name in ("airflow_plugin.recorder", "airflow_plugin.recorder_tasks"):
+        module = sys.modules.get(module_name)
+        for attribute in ("_run_cache", "_task_cache"):
+            cache = getattr(module, attribute, None)
+            if isinstance(cache, RecentRow):
+                cache.clear()
 
 
 def _drop_connection() -> None:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from airflow_plugin import task_logs
-from airflow_plugin.recorder_guard import ALIAS
+from airflow_plugin.recorder_guard import ALIAS, RecentRow
 
 log = logging.getLogger("airflow_plugin.recorder")
 
@@ -29,6 +29,7 @@ TASK_STATUS = {
 EVENT_STATUS = {"execute": "running", "success": "success", "retry": "running", "failure": "failed"}
 FINISHED = {"success", "failed", "skipped", "upstream_failed", "timeout", "cancelled"}
 TIMEOUT_ERRORS = {"AirflowTaskTimeout", "TaskDeferralTimeout"}
+_task_cache = RecentRow()
 DATASET_KEYS = ("dataset", "uri", "rows", "schema", "format")
 
 
@@ -78,11 +79,13 @@ def resolve_step_id(pipeline_run, task: dict[str, Any], spec: dict[str, Any] | N
     return None
 
 
-def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None):
-    """Create or update the TaskRun of (run, step); a late event never rolls a finished try back."""
-    from django.db import IntegrityError, transaction
+def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached: bool = False):
+    """Create or update the TaskRun of (run, step); a late event never rolls a finished try back.
 
-    from django_etl.pipelines.models import PipelineStep
+    ``cached``: a task event may reuse the row this process wrote for the same task's previous event.
+    """
+    from django.db import IntegrityError
+
     from django_etl.runs.models import TaskRun
 
     step_id = resolve_step_id(pipeline_run, task, spec)
@@ -97,31 +100,31 @@ def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None):
         "pipeline_step_id": step_id,
         "run_started_at": pipeline_run.started_at,
     }
-    task_run = rows.filter(**key).first()
+    cache_key = (pipeline_run.pk, step_id)
+    task_run = _task_cache.get(cache_key) if cached else None
+    # A try's first event usually finds no row: insert straight away and read only on conflict.
+    if task_run is None and task["event"] != "execute":
+        task_run = rows.filter(**key).first()
     if task_run is None:
-        if (
-            not PipelineStep.objects.using(ALIAS)
-            .filter(pk=step_id, pipeline_id=pipeline_run.pipeline_id)
-            .exists()
-        ):
-            log.warning(
-                "write-back: step %s no longer exists; task %s not recorded", step_id, task["task_id"]
-            )
-            return None
         task_run = TaskRun(**key)
         task_run.pipeline_run = pipeline_run
         _apply(task_run, task, manifest, pipeline_run, secrets)
         try:
-            with transaction.atomic(using=ALIAS):
-                task_run.save(using=ALIAS, force_insert=True)
-            return task_run
-        except IntegrityError:  # recorded meanwhile by another process: update that row instead
-            task_run = rows.get(**key)
+            # Autocommit, no transaction: a failed insert leaves nothing to roll back.
+            task_run.save(using=ALIAS, force_insert=True)
+            return _task_cache.put(cache_key, task_run)
+        except IntegrityError:  # recorded meanwhile by another process, or the step was deleted
+            task_run = rows.filter(**key).first()
+            if task_run is None:
+                log.warning(
+                    "write-back: step %s no longer exists; task %s not recorded", step_id, task["task_id"]
+                )
+                return None
     task_run.pipeline_run = pipeline_run
     changed = _apply(task_run, task, manifest, pipeline_run, secrets)
     if changed:
         task_run.save(using=ALIAS, update_fields=changed)
-    return task_run
+    return _task_cache.put(cache_key, task_run)
 
 
 def _apply(task_run, task, manifest, pipeline_run, secrets) -> list[str]:

@@ -1,0 +1,304 @@
+"""Benchmark of the write-back recorder on PostgreSQL: per task event, per task, per reconciliation, cold start.
+
+Usage: .venv/bin/python bench/writeback.py [--runs 10] [--steps 20] [--server postgresql://postgres@127.0.0.1:5432]
+
+Creates (and drops at the end) the scratch database etl_bench_writeback, migrates it, makes one pipeline of
+``--steps`` steps and records ``--runs`` runs of it by calling the recorder's own functions directly (no
+Airflow run around them): an execute and a success event per task, then the end-of-run reconciliation that
+re-reads every task, its manifest and log, and writes lineage. Also times the first write in fresh processes
+(Django set-up and first connection included; Airflow already imported, as in a task process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DB_NAME = "etl_bench_writeback"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def line(label: str, values: list[float]) -> str:
+    return (
+        f"{label:<34} n={len(values):<5} median {statistics.median(values) * 1000:7.2f} ms   "
+        f"p95 {percentile(values, 0.95) * 1000:7.2f} ms"
+    )
+
+
+def admin(server: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def setup(server: str, steps: int):
+    os.environ["DATABASE_URL"] = f"{server}/{DB_NAME}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django_etl.connectors.models import Credential
+    from django_etl.core.models import Organization, User
+    from django_etl.pipelines.models import Pipeline, PipelineStep
+
+    user = User.objects.create_user(username="bench", password="bench-pass")
+    org = Organization.objects.create(name="Bench", slug="bench")
+    Credential.objects.create_encrypted(name="db", organization=org, data={"password": "bench-secret"})
+    pipeline = Pipeline.objects.create(
+        name="Twenty steps", organization=org, created_by=user, status="active", config={}
+    )
+    spec_steps = {}
+    for n in range(steps):
+        step_type = "extract" if n == 0 else ("load" if n == steps - 1 else "transform")
+        step = PipelineStep.objects.create(
+            pipeline=pipeline, name=f"step {n:02d}", step_type=step_type, config={}, order_index=n
+        )
+        spec_steps[f"step_{n:02d}"] = {
+            "id": str(step.pk),
+            "name": step.name,
+            "step_type": step_type,
+            "inputs": [f"d{n - 1}"] if n else [],
+            "output": f"d{n}" if n < steps - 1 else None,
+            "upstream": [f"step_{n - 1:02d}"] if n else [],
+        }
+    return pipeline, spec_steps
+
+
+def write_manifests(run_id: str, dag_id: str, steps: dict) -> None:
+    from airflow_plugin.staging import Staging
+
+    staging = Staging()
+    schema = [{"name": "id", "type": "int64"}, {"name": "amount", "type": "double"}]
+    for task_id, step in steps.items():
+        staging.write_manifest(
+            dag_id,
+            run_id,
+            task_id,
+            {
+                "step_id": step["id"],
+                "task_id": task_id,
+                "step_type": step["step_type"],
+                "status": "success",
+                "metrics": {"rows_in": 1000, "rows_out": 1000, "bytes": 64000, "duration_seconds": 0.1},
+                "inputs": [
+                    {"dataset": d, "uri": f"staged/{d}", "rows": 1000, "schema": schema}
+                    for d in step["inputs"]
+                ],
+                "outputs": [
+                    {
+                        "dataset": step["output"],
+                        "uri": f"staged/{step['output']}",
+                        "rows": 1000,
+                        "schema": schema,
+                    }
+                ]
+                if step["output"]
+                else [],
+                "checks": [],
+                "column_mapping": {"amount": ["amount"]},
+                "relationship": None,
+            },
+        )
+
+
+def run_dict(pipeline, run_id: str, start: datetime, state: str = "running") -> dict:
+    return {
+        "dag_id": pipeline.dag_id,
+        "run_id": run_id,
+        "run_type": "manual",
+        "triggered_by": "ui",
+        "triggering_user_name": "bench",
+        "conf": {},
+        "logical_date": start,
+        "data_interval_start": start,
+        "data_interval_end": start,
+        "run_after": start,
+        "start_date": start,
+        "end_date": start + timedelta(minutes=2) if state != "running" else None,
+        "state": state,
+    }
+
+
+def task_dict(task_id: str, step: dict, event: str, state: str, start: datetime) -> dict:
+    return {
+        "task_id": task_id,
+        "map_index": -1,
+        "event": event,
+        "state": state,
+        "try_number": 1,
+        "max_tries": 0,
+        "start_date": start,
+        "end_date": start + timedelta(seconds=3) if state == "success" else None,
+        "step_id": step["id"],
+        "step_type": step["step_type"],
+        "error": None,
+        "error_type": None,
+    }
+
+
+COLD = """
+import time, os, sys, json
+import airflow.configuration  # a task process has Airflow loaded already
+from datetime import datetime, UTC
+args = json.loads(sys.argv[1])
+t0 = time.perf_counter()
+from airflow_plugin import recorder
+from airflow_plugin.recorder_guard import setup_django
+setup_django()
+t1 = time.perf_counter()
+recorder.record_task(args["run"], args["task"], {"pipeline": {}})
+t2 = time.perf_counter()
+print(json.dumps({"setup": t1 - t0, "first_write": t2 - t1, "total": t2 - t0}))
+"""
+
+
+def cold_starts(pipeline, steps: dict, count: int) -> list[dict]:
+    results = []
+    task_id, step = next(iter(steps.items()))
+    for n in range(count):
+        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=100 + n)
+        run = run_dict(pipeline, f"cold_{n}", start)
+        task = task_dict(task_id, step, "execute", "running", start)
+        payload = json.dumps({"run": run, "task": task}, default=str)
+        out = subprocess.run(
+            [sys.executable, "-c", COLD, payload],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def round_trips(count: int) -> list[float]:
+    """The machine's own database latency, to read the other figures against."""
+    from django.db import connections
+
+    from airflow_plugin.recorder_guard import ALIAS
+
+    times = []
+    with connections[ALIAS].cursor() as cursor:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def queries_per_task(pipeline, steps: dict, spec: dict) -> float:
+    """Database round trips of one task's two events, in a run whose row this process already wrote."""
+    from django.db import connections
+
+    from airflow_plugin import recorder
+    from airflow_plugin.recorder_guard import ALIAS
+
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    run = run_dict(pipeline, "manual__bench_queries", start)
+    write_manifests(run["run_id"], pipeline.dag_id, steps)
+    items = list(steps.items())
+    recorder.record_task(run, task_dict(*items[0], "execute", "running", start), {**spec, "steps": steps})
+    count = [0]
+
+    def counter(execute, sql, params, many, context):
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    with connections[ALIAS].execute_wrapper(counter):
+        for task_id, step in items[1:]:
+            recorder.record_task(run, task_dict(task_id, step, "execute", "running", start), spec)
+            recorder.record_task(run, task_dict(task_id, step, "success", "success", start), spec)
+    return count[0] / (len(items) - 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--cold", type=int, default=5)
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
+    args = parser.parse_args()
+    os.environ["ETL_STAGING_URL"] = tempfile.mkdtemp(prefix="bench-writeback-")
+    os.environ["ETL_VAR_DIR"] = os.environ["ETL_STAGING_URL"]
+    os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.environ["ETL_STAGING_URL"], "airflow"))
+    admin(args.server, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin(args.server, f'CREATE DATABASE "{DB_NAME}"')
+    try:
+        pipeline, steps = setup(args.server, args.steps)
+        import airflow.configuration  # noqa: F401 -- as in a task process; not part of the timings
+
+        from airflow_plugin import recorder
+        from airflow_plugin.recorder_guard import setup_django
+
+        setup_django()
+        spec = {
+            "pipeline": {"id": str(pipeline.pk), "version": pipeline.version, "spec_hash": "sha256:bench"}
+        }
+        execute, success, per_task, reconcile = [], [], [], []
+        for n in range(args.runs):
+            start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)
+            run_id = f"manual__bench_{n}"
+            write_manifests(run_id, pipeline.dag_id, steps)
+            run = run_dict(pipeline, run_id, start)
+            first = {**spec, "steps": steps}
+            for task_id, step in steps.items():
+                t0 = time.perf_counter()
+                recorder.record_task(run, task_dict(task_id, step, "execute", "running", start), first)
+                t1 = time.perf_counter()
+                recorder.record_task(run, task_dict(task_id, step, "success", "success", start), spec)
+                t2 = time.perf_counter()
+                execute.append(t1 - t0)
+                success.append(t2 - t1)
+                per_task.append(t2 - t0)
+                first = spec
+            tasks = [task_dict(t, s, "reconcile", "success", start) for t, s in steps.items()]
+            t0 = time.perf_counter()
+            recorder.reconcile(run_dict(pipeline, run_id, start, "success"), tasks, "success", {})
+            reconcile.append(time.perf_counter() - t0)
+        from django_etl.lineage.models import DataLineage
+        from django_etl.runs.models import PipelineRun, TaskRun
+
+        print(f"write-back recorder on PostgreSQL, {args.runs} runs x {args.steps} steps")
+        print(line("baseline: SELECT 1 round trip", round_trips(200)))
+        print(f"{'queries per task (execute+success)':<34} {queries_per_task(pipeline, steps, spec):.1f}")
+        print(line("task event: execute", execute))
+        print(line("task event: success (manifest, log)", success))
+        print(line("per task (execute + success)", per_task))
+        print(line(f"reconciliation ({args.steps} tasks)", reconcile))
+        print(line("reconciliation per task", [r / args.steps for r in reconcile]))
+        print(
+            f"rows: {PipelineRun.objects.count()} runs, {TaskRun.objects.count()} task runs, "
+            f"{DataLineage.objects.count()} lineage edges"
+        )
+        cold = cold_starts(pipeline, steps, args.cold)
+        print(line("cold: Django set-up", [c["setup"] for c in cold]))
+        print(line("cold: first write (connect + rows)", [c["first_write"] for c in cold]))
+        print(line("cold: total first write", [c["total"] for c in cold]))
+        from django.db import connections
+
+        connections.close_all()
+    finally:
+        admin(args.server, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
