@@ -17,7 +17,7 @@ from airflow_plugin import recorder_guard as guard
 from airflow_plugin.recorder_alerts import ensure_alert, quality_alerts, task_failure_alert
 from airflow_plugin.recorder_guard import ALIAS, RecentRow
 from airflow_plugin.recorder_lineage import record_lineage
-from airflow_plugin.recorder_tasks import read_manifest, secrets_of_pipeline, upsert_task_run
+from airflow_plugin.recorder_tasks import read_manifest, rows_of_run, secrets_of_pipeline, upsert_task_run
 
 log = logging.getLogger("airflow_plugin.recorder")
 
@@ -119,13 +119,14 @@ def reconcile(
     if pipeline_run is None:
         return
     secrets = secrets_of_pipeline(pipeline_run.pipeline_id)
+    known = rows_of_run(pipeline_run)
     manifests: dict[str, dict[str, Any]] = {}
     task_runs = {}
     for task in tasks:
         manifest = read_manifest(run["dag_id"], run["run_id"], task["task_id"])
         if manifest is not None:
             manifests[task["task_id"]] = manifest
-        task_run = upsert_task_run(pipeline_run, task, manifest, spec, secrets=secrets)
+        task_run = upsert_task_run(pipeline_run, task, manifest, spec, secrets=secrets, known=known)
         if task_run is None:
             continue
         task_runs[task["task_id"]] = task_run

@@ -18,6 +18,13 @@ def record_lineage(pipeline_run, task_runs: dict[str, Any], manifests: dict[str,
     steps = (pipeline_run.context or {}).get("steps") or {}
     producers = _producers(steps, manifests)
     configs = _step_configs(pipeline_run, task_runs)
+    existing = {
+        (edge.source_task_id, edge.target_task_id): edge
+        for edge in DataLineage.objects.using(ALIAS).filter(
+            target_task_id__in=[t.pk for t in task_runs.values()]
+        )
+    }
+    new_edges = []
     written = 0
     for target_id, target in task_runs.items():
         if target.status not in _READ_STATUSES:
@@ -46,15 +53,22 @@ def record_lineage(pipeline_run, task_runs: dict[str, Any], manifests: dict[str,
                 "rows": sum(int(e.get("rows") or 0) for e in entries),
                 "column_mapping": (manifest or {}).get("column_mapping") or {},
             }
-            edge, created = DataLineage.objects.using(ALIAS).get_or_create(
-                source_task=task_runs[source_id],
-                target_task=target,
-                defaults={"relationship_type": relationship, "metadata": metadata},
-            )
-            if not created and (edge.metadata != metadata or edge.relationship_type != relationship):
+            edge = existing.get((task_runs[source_id].pk, target.pk))
+            if edge is None:
+                new_edges.append(
+                    DataLineage(
+                        source_task=task_runs[source_id],
+                        target_task=target,
+                        relationship_type=relationship,
+                        metadata=metadata,
+                    )
+                )
+            elif edge.metadata != metadata or edge.relationship_type != relationship:
                 edge.metadata, edge.relationship_type = metadata, relationship
                 edge.save(using=ALIAS, update_fields=["metadata", "relationship_type"])
             written += 1
+    # A concurrent reconciliation of the same run may have inserted some: the unique pair keeps one.
+    DataLineage.objects.using(ALIAS).bulk_create(new_edges, ignore_conflicts=True)
     return written
 
 

@@ -79,10 +79,11 @@ def resolve_step_id(pipeline_run, task: dict[str, Any], spec: dict[str, Any] | N
     return None
 
 
-def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached: bool = False):
+def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached: bool = False, known=None):
     """Create or update the TaskRun of (run, step); a late event never rolls a finished try back.
 
     ``cached``: a task event may reuse the row this process wrote for the same task's previous event.
+    ``known``: step id -> TaskRun of this run, read in one query by the caller (reconciliation).
     """
     from django.db import IntegrityError
 
@@ -102,8 +103,10 @@ def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached:
     }
     cache_key = (pipeline_run.pk, step_id)
     task_run = _task_cache.get(cache_key) if cached else None
+    if known is not None:
+        task_run = known.get(step_id)
     # A try's first event usually finds no row: insert straight away and read only on conflict.
-    if task_run is None and task["event"] != "execute":
+    elif task_run is None and task["event"] != "execute":
         task_run = rows.filter(**key).first()
     if task_run is None:
         task_run = TaskRun(**key)
@@ -125,6 +128,16 @@ def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached:
     if changed:
         task_run.save(using=ALIAS, update_fields=changed)
     return _task_cache.put(cache_key, task_run)
+
+
+def rows_of_run(pipeline_run) -> dict:
+    """step id -> TaskRun of one run, in one query."""
+    from django_etl.runs.models import TaskRun
+
+    rows = TaskRun.objects.using(ALIAS).filter(
+        pipeline_run=pipeline_run, run_started_at=pipeline_run.started_at
+    )
+    return {str(row.pipeline_step_id): row for row in rows}
 
 
 def _apply(task_run, task, manifest, pipeline_run, secrets) -> list[str]:
