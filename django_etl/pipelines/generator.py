@@ -65,6 +65,15 @@ class Summary:
         )
 
 
+def setting_flag(name: str, *, default: bool) -> bool:
+    """A boolean switch: the Django setting if defined, else the environment variable of that name."""
+    value = getattr(settings, name, None)
+    if value is None:
+        raw = os.environ.get(name, "").strip().lower()
+        value = default if not raw else raw not in {"0", "false", "no", "off"}
+    return bool(value)
+
+
 def generate(
     *,
     output: Path | str | None = None,
@@ -76,14 +85,14 @@ def generate(
 ) -> Summary:
     """Bring ``output`` in line with the database; only the given pipelines' files when ``pipeline_ids``.
 
-    ``check`` and ``dry_run`` change nothing. ``trial_build`` (default: settings.ETL_GENERATE_TRIAL_BUILD,
-    on) builds each new or changed file's DAG with Airflow before writing it, so a file Airflow would reject
+    ``check`` and ``dry_run`` change nothing. ``trial_build`` (default: ETL_GENERATE_TRIAL_BUILD, on)
+    builds each new or changed file's DAG with Airflow before writing it, so a file Airflow would reject
     is reported as a failure and never replaces a good one.
     """
     folder = Path(output or settings.ETL_DAGS_FOLDER)
     apply = not (check or dry_run)
     if trial_build is None:
-        trial_build = getattr(settings, "ETL_GENERATE_TRIAL_BUILD", True)
+        trial_build = setting_flag("ETL_GENERATE_TRIAL_BUILD", default=True)
     scope = None if pipeline_ids is None else {uuid.UUID(str(i)) for i in pipeline_ids}
     summary = Summary(folder=folder, applied=apply)
     if apply:

@@ -9,10 +9,8 @@ problems are logged (generate_dags and the maintenance DAG report them too).
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -23,16 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 def regenerate_on_save() -> bool:
-    """settings.ETL_REGENERATE_ON_SAVE if set, else the environment variable of that name; on by default."""
-    value = getattr(settings, "ETL_REGENERATE_ON_SAVE", None)
-    if value is None:
-        value = os.environ.get("ETL_REGENERATE_ON_SAVE", "true").strip().lower() not in {
-            "0",
-            "false",
-            "no",
-            "off",
-        }
-    return bool(value)
+    """ETL_REGENERATE_ON_SAVE (a Django setting, else the environment variable); on by default."""
+    from django_etl.pipelines.generator import setting_flag
+
+    return setting_flag("ETL_REGENERATE_ON_SAVE", default=True)
 
 
 def schedule_regeneration(pipeline_id: uuid.UUID) -> None:
