@@ -212,6 +212,10 @@ def test_generated_files_import_without_database_network_or_django(
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             module.dag.validate()
+        from airflow.dag_processing.dagbag import DagBag  # and the way Airflow's dag-processor reads them
+
+        bag = DagBag(dag_folder=sys.argv[1].rsplit("/", 1)[0])
+        assert bag.import_errors == {} and len(bag.dag_ids) == len(sys.argv) - 1, bag.import_errors
         loaded = sorted(m for m in ("django", "django.db", "pyarrow", "duckdb", "boto3", "psycopg") if m in sys.modules)
         print("imported", len(sys.argv) - 1, "loaded", loaded)
         """
