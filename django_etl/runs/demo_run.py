@@ -49,14 +49,18 @@ def run_pipeline(name: str = DEFAULT_PIPELINE, out: Callable[[str], None] = prin
     if not summary.ok:
         raise RuntimeError(f"pipeline {name!r} does not compile:\n{summary.report()}")
     out(f"DAG files in {settings.ETL_DAGS_FOLDER} are up to date ({summary.line()}).")
+    migrated = time.monotonic()
     initdb()
+    out(f"Airflow metadata DB ready in {time.monotonic() - migrated:.1f} s.")
     path = Path(settings.ETL_DAGS_FOLDER) / f"{pipeline.dag_id}.py"
     dag = runpy.run_path(str(path))[_dag_variable(path)]
     out(f"Running {pipeline.dag_id} ({name}) through Airflow in this process…")
+    ran = time.monotonic()
     dag_run = dag.test()
     recorder.flush(timeout=60)
+    out(f"dag.test() took {time.monotonic() - ran:.1f} s.")
     recorder.close_connection()
-    out(f"Airflow finished in {time.monotonic() - started:.1f} s with state {_state(dag_run.state)}.")
+    out(f"Generated, migrated and ran in {time.monotonic() - started:.1f} s: state {_state(dag_run.state)}.")
     return PipelineRun.objects.filter(airflow_dag_id=pipeline.dag_id, airflow_run_id=dag_run.run_id).first()
 
 

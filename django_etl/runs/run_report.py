@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django_etl.lineage.models import DataLineage
 from django_etl.monitoring.models import Alert
 from django_etl.runs.models import PipelineRun, TaskRun
@@ -11,6 +13,14 @@ NOT_RUN = {"skipped", "upstream_failed", "pending"}
 
 def _seconds(delta) -> str:
     return f"{delta.total_seconds():.2f} s" if delta is not None else "—"
+
+
+def _step_time(task: TaskRun):
+    """The step's own working time when the operator reported it, else the task instance's span."""
+    if task.status in NOT_RUN:
+        return None
+    seconds = (task.metrics or {}).get("duration_seconds")
+    return timedelta(seconds=float(seconds)) if seconds is not None else task.duration
 
 
 def report_lines(run: PipelineRun) -> list[str]:
@@ -29,7 +39,7 @@ def report_lines(run: PipelineRun) -> list[str]:
         lines.append(
             f"  {task.pipeline_step.name[:24]:<24} {task.pipeline_step.step_type:<10} {task.status:<16} "
             f"{metrics.get('rows_in', '—')!s:>8} {metrics.get('rows_out', '—')!s:>8} "
-            f"{_seconds(task.duration if task.status not in NOT_RUN else None):>9} {task.retry_count}"
+            f"{_seconds(_step_time(task)):>9} {task.retry_count}"
         )
     alerts = list(Alert.objects.filter(pipeline_run=run).order_by("created_at"))
     lines += ["", f"  alerts ({len(alerts)})"]
