@@ -138,10 +138,22 @@ class Staging:
         return DatasetInfo(dataset, self.uri(directory), rows, size, schema_fields(schema))
 
     def open_dataset(self, uri: str) -> ds.Dataset:
-        return ds.dataset(self.path_of(uri), filesystem=self.fs, format="parquet")
+        # pre_buffer keeps every buffered row group until the scan ends: memory would grow with the dataset.
+        parquet = ds.ParquetFileFormat(
+            default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+        )
+        return ds.dataset(self.path_of(uri), filesystem=self.fs, format=parquet)
+
+    def reader(self, uri: str) -> StagedReader:
+        """Sequential batches of a staged dataset with memory that stays flat whatever its size."""
+        directory = self.path_of(uri)
+        parts = [i.path for i in self.children(directory) if i.path.endswith(".parquet")]
+        if not parts:
+            raise FileNotFoundError(f"no staged data at {uri}")
+        return StagedReader(self.fs, parts)
 
     def read_batches(self, uri: str, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-        yield from self.open_dataset(uri).to_batches(batch_size=batch_size)
+        yield from self.reader(uri).to_batches(batch_size=batch_size)
 
     # ------------------------------------------------------------ json documents
     def write_json(self, path: str, document: dict[str, Any]) -> None:
@@ -232,6 +244,37 @@ class Staging:
         if own is not None:
             stamps.append(own.timestamp())
         return max(stamps, default=0.0)
+
+
+class StagedReader:
+    """Reads Parquet parts one row group at a time (pre_buffer off: buffered ranges would pile up)."""
+
+    def __init__(self, fs: pafs.FileSystem, parts: list[str]) -> None:
+        self.fs = fs
+        self.parts = parts
+        with fs.open_input_file(parts[0]) as handle:
+            self.schema: pa.Schema = pq.ParquetFile(handle).schema_arrow
+
+    def to_batches(
+        self, batch_size: int = 65_536, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        for part in self.parts:
+            with self.fs.open_input_file(part) as handle:
+                parquet = pq.ParquetFile(handle, pre_buffer=False)
+                yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table:
+        return pa.Table.from_batches(list(self.to_batches(columns=columns)), schema=self._schema_of(columns))
+
+    def count_rows(self) -> int:
+        total = 0
+        for part in self.parts:
+            with self.fs.open_input_file(part) as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+
+    def _schema_of(self, columns: list[str] | None) -> pa.Schema:
+        return self.schema if columns is None else pa.schema([self.schema.field(c) for c in columns])
 
 
 def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:

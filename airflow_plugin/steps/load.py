@@ -29,7 +29,7 @@ def run(step: StepRun) -> None:
         raise StepFailure(f"mode {config.mode!r} applies to database targets; files take append or replace")
     if not config.path:
         raise StepFailure(f"a {adapter.connector_type} load needs 'path'")
-    dataset = step.staging.open_dataset(ref["uri"])
+    dataset = step.staging.reader(ref["uri"])
     rows = adapter.write(config.path, dataset.to_batches(batch_size=65_536), dataset.schema, config.format)
     step.result.rows_out = rows
     step.result.outputs.append(

@@ -153,7 +153,7 @@ def load(step: StepRun, adapter, ref: dict[str, Any]) -> None:
     parts = split_table_name(config.table)
     target = sql.Identifier(*parts)
     ledger = sql.Identifier(*parts[:-1], LEDGER)
-    dataset = step.staging.open_dataset(ref["uri"])
+    dataset = step.staging.reader(ref["uri"])
     columns = dataset.schema.names
     try:
         with adapter.connect(autocommit=True) as conn:
@@ -236,12 +236,13 @@ def record(conn, ledger, step: StepRun, table: str, rows: int) -> None:
 
 
 def table_columns(conn, parts: tuple[str, ...]) -> list[str]:
-    schema_clause = "table_schema = %s" if len(parts) == 2 else "table_schema = ANY(current_schemas(false))"
-    params = [*parts[:-1], parts[-1]]
+    """The table's columns in order; empty when it does not exist (resolved like the load's own statements)."""
+    from psycopg import sql
+
     rows = conn.execute(
-        f"SELECT column_name FROM information_schema.columns WHERE {schema_clause} AND table_name = %s "
-        "ORDER BY ordinal_position",
-        params,
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum",
+        [sql.Identifier(*parts).as_string(conn)],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -287,9 +288,7 @@ def copy_into(conn, table, columns: list[str], dataset, batch_rows: int = COPY_B
 
     def counted() -> Iterator[pa.RecordBatch]:
         nonlocal rows
-        scan = dataset.to_batches(
-            columns=columns, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
-        )
+        scan = dataset.to_batches(batch_size=batch_rows, columns=columns)
         for batch in scan:
             rows += batch.num_rows
             yield batch if target_schema is None else batch.cast(target_schema)

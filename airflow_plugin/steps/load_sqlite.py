@@ -38,7 +38,7 @@ def load(step: StepRun, adapter, ref: dict[str, Any]) -> None:
     if not config.table:
         raise StepFailure("a database load needs 'table'")
     table = ".".join(quote_sqlite(p) for p in split_table_name(config.table))
-    dataset = step.staging.open_dataset(ref["uri"])
+    dataset = step.staging.reader(ref["uri"])
     columns = dataset.schema.names
     conn = adapter.connect()
     conn.isolation_level = None  # explicit BEGIN/COMMIT below

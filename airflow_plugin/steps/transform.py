@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 from airflow_plugin.steps.context import StepFailure, StepRun
 from airflow_plugin.steps.sqlbuild import OperationCompiler, sql_relationship
 
@@ -14,6 +17,7 @@ def connect_duckdb(step: StepRun):
     con = duckdb.connect()
     # Bounded memory whatever the input size: DuckDB spills to disk beyond this.
     con.execute("SET memory_limit = '512MB'")
+    con.execute("SET temp_directory = ?", [os.path.join(tempfile.gettempdir(), "etl-duckdb")])
     con.execute("SET preserve_insertion_order = true")
     return con
 

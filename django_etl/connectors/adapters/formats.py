@@ -11,6 +11,7 @@ import pyarrow as pa
 FORMATS = ("csv", "jsonl", "parquet")
 # Bytes per CSV/JSON block: big enough for the multi-threaded parser, small enough to keep memory flat.
 BLOCK_SIZE = 8 << 20
+CSV_PIECE = 32 << 20
 
 
 def read_stream(
@@ -19,18 +20,7 @@ def read_stream(
     """Batches of one file; malformed content raises ValueError naming ``label`` (the file)."""
     try:
         if fmt == "csv":
-            import pyarrow.csv as pacsv
-
-            reader = pacsv.open_csv(
-                source,
-                read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" is an empty string.
-                convert_options=pacsv.ConvertOptions(
-                    strings_can_be_null=True, quoted_strings_can_be_null=False
-                ),
-            )
-            yield from _rechunk(reader, batch_size)
+            yield from read_csv(source, batch_size=batch_size, delimiter=delimiter)
         elif fmt == "jsonl":
             import pyarrow.json as pajson
 
@@ -44,6 +34,41 @@ def read_stream(
             raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ValueError(f"{label or 'file'} is not valid {fmt}: {exc}") from None
+
+
+def read_csv(source: str | BinaryIO, *, batch_size: int, delimiter: str = ",") -> Iterator[pa.RecordBatch]:
+    """CSV in pieces of about CSV_PIECE bytes cut at line ends, each parsed by Arrow's multi-threaded reader.
+
+    Arrow's streaming CSV reader reads ahead without bound (memory grows with the file); pieces keep memory
+    flat. Lines are never split: values may not contain newlines (Arrow's default). Later pieces keep the
+    column names and types of the first, so a value that no longer fits is reported as a conversion error.
+    """
+    import pyarrow.csv as pacsv
+
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" is an empty string.
+    convert: dict[str, Any] = {"strings_can_be_null": True, "quoted_strings_can_be_null": False}
+    handle = open(source, "rb") if isinstance(source, str) else source  # noqa: SIM115 - closed below when ours
+    try:
+        names: list[str] | None = None
+        while True:
+            piece = handle.read(CSV_PIECE)
+            if not piece:
+                return
+            piece += handle.readline()  # finish the last line
+            table = pacsv.read_csv(
+                pa.py_buffer(piece),
+                read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
+                parse_options=parse,
+                convert_options=pacsv.ConvertOptions(**convert),
+            )
+            if names is None:
+                names = table.column_names
+                convert["column_types"] = table.schema
+            yield from table.to_batches(max_chunksize=batch_size)
+    finally:
+        if isinstance(source, str):
+            handle.close()
 
 
 def _rechunk(reader: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
