@@ -83,3 +83,26 @@ def test_file_write_replaces_atomically(root):
     assert adapter.write("out/x.csv", table.to_batches(), table.schema, "csv") == 2
     assert (root / "out" / "x.csv").read_text().splitlines() == ['"id"', "1", "2"]
     assert [p.name for p in (root / "out").iterdir()] == ["x.csv"]
+
+
+def test_file_read_csv_in_pieces_keeps_rows_and_types(root, monkeypatch):
+    from django_etl.connectors.adapters import formats
+
+    monkeypatch.setattr(
+        formats, "CSV_PIECE", 64
+    )  # many pieces, cut inside lines and finished to the line end
+    lines = [f"{i},name {i},{i / 4},{'' if i % 5 == 0 else 'x'}" for i in range(1, 201)]
+    (root / "big.csv").write_text("id,name,ratio,flag\n" + "\n".join(lines) + "\n")
+    table = read(files(root), path="big.csv")
+    assert table.column("id").to_pylist() == list(range(1, 201))
+    assert table.schema.field("ratio").type == pa.float64()
+    assert table.column("flag").null_count == 40  # unquoted empty fields are NULL, as COPY reads them
+
+
+def test_file_read_csv_value_no_longer_fitting_type_is_named(root, monkeypatch):
+    from django_etl.connectors.adapters import formats
+
+    monkeypatch.setattr(formats, "CSV_PIECE", 16)
+    (root / "t.csv").write_text("id,v\n1,10\n2,20\n3,30\n4,oops\n")
+    with pytest.raises(ConnectorError, match=r"file 't.csv' is not valid csv: .*invalid value 'oops'"):
+        read(files(root), path="t.csv")

@@ -220,3 +220,18 @@ def test_load_file_target_writes_atomically(staged, make_run, execute, file_root
 
     assert pq.read_table(file_root / "out" / "orders.parquet").num_rows == 3
     assert [p.name for p in (file_root / "out").iterdir()] == ["orders.parquet"]
+
+
+def test_load_into_existing_table_with_other_types_uses_text_copy(staged, make_run, execute, pg_target):
+    runtime, conn = pg_target
+    conn.execute(
+        "CREATE TABLE orders (id integer, name varchar(20), amount numeric(8, 2), created_at timestamp, "
+        "note text DEFAULT 'kept')"
+    )
+    staged()
+    execute(load_run(make_run, runtime))
+    rows = conn.execute(
+        "SELECT id, name, amount::text, created_at::text, note FROM orders ORDER BY id"
+    ).fetchall()
+    assert rows[0] == (1, "alpha", "10.50", "2025-01-02 01:00:00", "kept")
+    assert count(conn) == 3
