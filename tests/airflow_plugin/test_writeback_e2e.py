@@ -193,3 +193,63 @@ def test_writeback_django_db_unreachable_does_not_fail_tasks(
     assert tasks["work"].completed_at is not None and tasks["work"].metrics["rows_out"] == 10
     assert alerts == []
     assert len(edges) == 4
+
+
+def test_writeback_diamond_with_failing_branch_records_each_step_once(scripted_pipeline, run_dag):
+    spec = scripted_pipeline(
+        [
+            ("extract orders", "extract", [], "ok", 0),
+            ("by region", "transform", ["extract orders"], "ok", 0),
+            ("by product", "transform", ["extract orders"], "fail", 0),
+            ("combine", "transform", ["by region", "by product"], "ok", 0),
+            ("load", "load", ["combine"], "ok", 0),
+        ]
+    )
+    run_dag(spec)
+    runs, tasks, alerts, edges = _rows(spec)
+    assert len(runs) == 1 and runs[0].status == "failed"
+    assert {n: t.status for n, t in tasks.items()} == {
+        "extract orders": "success",
+        "by region": "success",
+        "by product": "failed",
+        "combine": "upstream_failed",
+        "load": "upstream_failed",
+    }
+    assert sorted((a.alert_type, a.level) for a in alerts) == [
+        ("pipeline_failed", "critical"),
+        ("task_failed", "error"),
+    ]
+    assert "by_product" in next(a for a in alerts if a.alert_type == "pipeline_failed").message
+    pairs = {(e.source_task.pipeline_step.name, e.target_task.pipeline_step.name) for e in edges}
+    assert pairs == {("extract orders", "by region"), ("extract orders", "by product")}
+
+
+def test_writeback_task_over_its_timeout_marks_timeout(scripted_pipeline, run_dag):
+    spec = scripted_pipeline(
+        [("extract orders", "extract", [], "ok", 0), ("slow", "transform", ["extract orders"], "hang", 0)]
+    )
+    spec["steps"][1]["timeout"] = 1
+    run_dag(spec)
+    runs, tasks, alerts, _ = _rows(spec)
+    assert tasks["slow"].status == "timeout"
+    assert runs[0].status == "timeout"
+    assert ("pipeline_failed", "critical") in {(a.alert_type, a.level) for a in alerts}
+
+
+def test_writeback_state_set_from_the_api_reaches_the_task_run(scripted_pipeline, run_dag):
+    from airflow.listeners.listener import get_listener_manager
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    from airflow_plugin import recorder
+
+    spec = scripted_pipeline([("extract orders", "extract", [], "fail", 0)])
+    dag_run = run_dag(spec)
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=spec["dag_id"], run_id=dag_run.run_id).one()
+        ti.state = "success"  # what "mark success" in the UI does before it notifies the listeners
+        get_listener_manager().hook.on_task_instance_success(previous_state="failed", task_instance=ti)
+        session.rollback()
+    assert recorder.flush()
+    _, tasks, _, _ = _rows(spec)
+    assert tasks["extract orders"].status == "success"

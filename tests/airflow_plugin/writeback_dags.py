@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ ROWS = 10
 
 
 class ScriptedStepOperator(BaseOperator):
-    """A pipeline step whose behaviour the test picks: ok, fail_once, fail, dq_fail, sigkill, cut_db, restore_db."""
+    """A pipeline step whose behaviour the test picks: ok, fail_once, fail, dq_fail, hang, sigkill, cut_db…"""
 
     def __init__(self, *, step: dict[str, Any], pipeline: dict[str, Any], behaviour: str = "ok", **kwargs):
         super().__init__(**kwargs)
@@ -42,6 +43,8 @@ class ScriptedStepOperator(BaseOperator):
             _set_django_db_reachable(False)
         if behaviour == "restore_db":
             _set_django_db_reachable(True)
+        if behaviour == "hang":
+            time.sleep(60)  # longer than the step's execution_timeout
         if behaviour == "fail_once" and ti.try_number == 1:
             raise AirflowException("source timed out on the first try")
         if behaviour == "fail":
@@ -149,6 +152,7 @@ def build(spec: dict[str, Any]) -> DAG:
             behaviour=step.get("behaviour", "ok"),
             retries=step.get("retries", 0),
             retry_delay=timedelta(seconds=0),
+            execution_timeout=timedelta(seconds=step["timeout"]) if step.get("timeout") else None,
             dag=dag,
             **{name: [cb] * spec.get("callback_copies", 1) for name, cb in TASK_CALLBACKS.items()},
         )
