@@ -207,6 +207,9 @@ def main() -> None:
     )
     parser.add_argument("--modes", default="append,upsert")
     parser.add_argument("--skip-hook", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="alternate raw COPY and the operators N times; keep each best"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
         workdir = Path(tmp)
@@ -214,23 +217,31 @@ def main() -> None:
         make_csv(path, args.rows)
         size = path.stat().st_size / 2**20
         print(f"input: {args.rows:,} rows x 10 columns, {size:.0f} MB CSV")
-        raw = raw_copy(args.dsn, path, "bench_raw")
-        raw_rate = args.rows / raw
-        print(f"(a) raw COPY FROM STDIN: {raw:.2f} s, {raw_rate:,.0f} rows/s")
         if not args.skip_hook:
             hook = hook_insert_rows(args.dsn, path, "bench_hook", args.sample)
             print(
                 f"(b) PostgresHook.insert_rows ({args.sample:,}-row sample): {args.sample / hook:,.0f} rows/s"
             )
-        for mode in args.modes.split(","):
-            f = operators(args.dsn, path, f"bench_ops_{mode}", mode, workdir)
-            total = f["extract_seconds"] + f["load_seconds"]
-            rate = args.rows / total
-            assert f["table_rows"] == args.rows, f"expected {args.rows} rows, table has {f['table_rows']}"
+        # Other work on the machine moves timings by tens of percent: alternate the measures, keep each best.
+        raw = float("inf")
+        best: dict[str, dict[str, float]] = {}
+        for _ in range(max(1, args.repeat)):
+            raw = min(raw, raw_copy(args.dsn, path, "bench_raw"))
+            for mode in args.modes.split(","):
+                f = operators(args.dsn, path, f"bench_ops_{mode}", mode, workdir)
+                assert f["table_rows"] == args.rows, f"expected {args.rows} rows, table has {f['table_rows']}"
+                f["total"] = f["extract_seconds"] + f["load_seconds"]
+                if mode not in best or f["total"] < best[mode]["total"]:
+                    best[mode] = f
+        raw_rate = args.rows / raw
+        print(f"(a) raw COPY FROM STDIN: {raw:.2f} s, {raw_rate:,.0f} rows/s")
+        for mode, f in best.items():
+            rate = args.rows / f["total"]
             print(
                 f"operators {mode}: extract {f['extract_seconds']:.2f} s (peak {f['extract_peak_mb']:.0f} MB, "
-                f"staged {f['extract_staged_mb']:.0f} MB) + load {f['load_seconds']:.2f} s (peak {f['load_peak_mb']:.0f} MB)"
-                f" = {total:.2f} s, {rate:,.0f} rows/s, {rate / raw_rate:.0%} of raw COPY"
+                f"staged {f['extract_staged_mb']:.0f} MB) + load {f['load_seconds']:.2f} s "
+                f"(peak {f['load_peak_mb']:.0f} MB) = {f['total']:.2f} s, {rate:,.0f} rows/s, "
+                f"{rate / raw_rate:.0%} of raw COPY"
             )
 
 
