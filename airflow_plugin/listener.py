@@ -22,13 +22,22 @@ def _spec_of_dag(dag: Any) -> dict[str, Any]:
     return {"steps": steps} if steps else {}
 
 
+def _is_pipeline_dag(dag_id: Any) -> bool:
+    """Only generated pipeline DAGs are recorded; other DAGs cost no Django set-up and no warning."""
+    from django_etl.pipelines.naming import pipeline_id_from_dag_id
+
+    return isinstance(dag_id, str) and pipeline_id_from_dag_id(dag_id) is not None
+
+
 def _task(task_instance: Any, event: str, error: Any = None) -> None:
     try:
         from airflow_plugin import events, recorder
 
+        if not _is_pipeline_dag(getattr(task_instance, "dag_id", None)):
+            return
         task = getattr(task_instance, "task", None)
-        if hasattr(task_instance, "get_template_context") and task is not None and hasattr(task, "step"):
-            # Task process (RuntimeTaskInstance): the operator carries the spec.
+        if hasattr(task_instance, "get_template_context"):
+            # Task process (RuntimeTaskInstance): its context has the run; the operator carries the spec.
             context = task_instance.get_template_context()
             run = events.run_info(context["dag_run"])
             _, pipeline = events.spec_of_task(task)
@@ -72,6 +81,8 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
     try:
         from airflow_plugin import events, recorder
 
+        if not _is_pipeline_dag(getattr(dag_run, "dag_id", None)):
+            return
         run = {**events.run_info(dag_run), "event": "dag_run_running"}
         recorder.run_started(run, _spec_of_dag(getattr(dag_run, "dag", None)))
     except Exception as exc:
@@ -98,6 +109,8 @@ def reconcile_dag_run(dag_run: Any, msg: str) -> None:
     try:
         from airflow_plugin import events, recorder
 
+        if not _is_pipeline_dag(dag_run.dag_id):
+            return
         name = f"{dag_run.dag_id}/{dag_run.run_id}"
 
         run = events.run_info(dag_run)

@@ -31,10 +31,30 @@ def test_listener_plugin_found_through_entry_point():
     assert listener in plugin.listeners
 
 
+class Broken:
+    """Looks like a pipeline's task instance or DAG run, and breaks on anything else."""
+
+    dag_id = "pipeline_" + "0" * 32
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"no {name}")
+
+
 def test_listener_hooks_never_raise_on_unexpected_objects(caplog):
     caplog.set_level("WARNING", logger="airflow_plugin.recorder")
-    listener.on_task_instance_success(None, object())
-    listener.on_dag_run_failed(object(), "task_failure")
-    listener.on_dag_run_running(object(), "started")
+    listener.on_task_instance_success(None, Broken())
+    listener.on_dag_run_failed(Broken(), "task_failure")
+    listener.on_dag_run_running(Broken(), "started")
     messages = [r.getMessage() for r in caplog.records]
     assert sum("write-back" in m and "skipped" in m for m in messages) == 3
+
+
+def test_listener_ignores_dags_that_are_not_pipelines(caplog):
+    caplog.set_level("DEBUG", logger="airflow_plugin.recorder")
+
+    class OtherTask:
+        dag_id = "etl_maintenance"
+
+    listener.on_task_instance_success(None, OtherTask())
+    listener.on_dag_run_failed(OtherTask(), "task_failure")
+    assert caplog.records == []
