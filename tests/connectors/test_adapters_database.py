@@ -42,7 +42,7 @@ def test_postgres_read_query_with_watermark_only_newer_rows(source):
     rows = list(
         source.read(
             {
-                "query": "SELECT id, created FROM orders;",
+                "query": "SELECT id, created FROM orders WHERE name LIKE 'n%';",
                 "watermark": {"column": "created", "value": "2025-01-01T20:00:00+00:00"},
             },
             100,

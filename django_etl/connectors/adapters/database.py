@@ -99,9 +99,10 @@ class PostgresAdapter(Adapter):
 
         watermark = request.get("watermark")
         if request.get("query"):
-            base = sql.SQL(request["query"].strip().rstrip(";"))
+            text = request["query"].strip().rstrip(";")
             if watermark is None:
-                return base, None
+                return sql.SQL(text), None
+            base = sql.SQL(text.replace("%", "%%"))  # the query's own % are not placeholders
             return (
                 sql.SQL("SELECT * FROM ({}) AS etl_source WHERE {} > %s").format(
                     base, sql.Identifier(watermark["column"])
