@@ -51,12 +51,13 @@ def on_task_retry(context: Any) -> None:
 
 
 def _dag_event(context: Any, event: str) -> None:
-    # The scheduler's DAG-run listener reconciles every task; here only the run itself is made sure of.
+    # The scheduler's DAG-run listener reconciles every task; this only settles a run it left open.
     try:
         from airflow_plugin import events, recorder
 
         run = events.run_info(context["dag_run"])
-        recorder.run_started(run, None)
+        run["state"] = "success" if event == "success" else "failed"
+        recorder.run_closed(run, str(context.get("reason") or ""))
     except Exception as exc:
         log.warning("write-back DAG callback (%s) skipped: %s: %s", event, type(exc).__name__, exc)
 

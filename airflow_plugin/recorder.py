@@ -43,6 +43,10 @@ def run_finished(
     guard.deliver(reconcile, run, tasks, msg, spec)
 
 
+def run_closed(run: dict[str, Any], msg: str = "") -> None:
+    guard.deliver(settle_open_run, run, msg)
+
+
 flush = guard.flush
 close_connection = guard.close_connection
 
@@ -137,6 +141,26 @@ def reconcile(
     _settle(pipeline_run, run, tasks, task_runs, manifests, msg)
     if pipeline_run.status == "success":
         _delete_staged_run(run)
+
+
+def settle_open_run(run: dict[str, Any], msg: str = "") -> None:
+    """Safety net of the DAG-level callbacks: settle a finished run the listener left open.
+
+    The scheduler's reconciliation normally settled it already (then this reads one row and stops); if
+    that write was lost, the run's outcome is settled from the task runs Django holds.
+    """
+    if run.get("state") not in {"success", "failed"}:
+        return
+    pipeline_run = record_run(run)
+    if pipeline_run is None or pipeline_run.status not in {"running", "pending"}:
+        return
+    steps = (pipeline_run.context or {}).get("steps") or {}
+    task_of_step = {entry.get("id"): task_id for task_id, entry in steps.items()}
+    task_runs = {
+        task_of_step.get(step_id, step_id): row for step_id, row in rows_of_run(pipeline_run).items()
+    }
+    tasks = [{"task_id": task_id, "state": row.status} for task_id, row in task_runs.items()]
+    _settle(pipeline_run, run, tasks, task_runs, {}, msg)
 
 
 # ---------------------------------------------------------------- PipelineRun details

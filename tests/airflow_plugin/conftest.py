@@ -16,9 +16,11 @@ RECORDER_DATABASES = ["default", "etl_recorder"]
 @pytest.fixture(scope="session", autouse=True)
 def recorder_alias(django_db_setup, django_db_blocker):
     """Register the recorder's alias once the default alias points at the test database."""
-    from airflow_plugin.recorder_guard import setup_django
+    from airflow_plugin.recorder_guard import close_connection, setup_django
 
     setup_django()
+    yield
+    close_connection()  # the test database cannot be dropped while the recorder holds a connection
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +29,6 @@ def airflow_db():
     from airflow.utils.db import initdb
 
     initdb()
-    yield
-    from airflow_plugin import recorder
-
-    recorder.close_connection()  # the test database cannot be dropped while the recorder holds a connection
 
 
 @pytest.fixture

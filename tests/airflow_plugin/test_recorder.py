@@ -196,3 +196,32 @@ def test_task_event_with_database_on_a_closed_port_never_raises(pipeline, two_st
         settings_dict["PORT"] = original
         connections[ALIAS].settings_dict["PORT"] = original
         recorder.close_connection()
+
+
+def test_settle_open_run_closes_a_run_the_listener_left_open(pipeline, two_steps):
+    from django_etl.monitoring.models import Alert
+    from django_etl.runs.models import PipelineRun
+
+    run = _run(pipeline)
+    recorder.task_event(run, _task("extract_orders", "failure", "failed", error="boom"))
+    finished = {**run, "state": "failed", "end_date": T0 + timedelta(minutes=1)}
+    recorder.run_closed(finished, "task_failure")
+    recorder.run_closed(finished, "task_failure")
+    assert recorder.flush()
+    pipeline_run = PipelineRun.objects.get()
+    assert (pipeline_run.status, pipeline_run.completed_at) == ("failed", T0 + timedelta(minutes=1))
+    assert pipeline_run.metrics["tasks_by_state"] == {"failed": 1}
+    assert Alert.objects.filter(alert_type="pipeline_failed", level="critical").count() == 1
+
+
+def test_settle_open_run_leaves_a_settled_run_alone(pipeline, two_steps):
+    from django_etl.runs.models import PipelineRun
+
+    run = {**_run(pipeline), "state": "success", "end_date": T0 + timedelta(minutes=1)}
+    recorder.run_finished(run, [_task("extract_orders", "reconcile", "success")], "success")
+    assert recorder.flush()
+    settled = PipelineRun.objects.get()
+    recorder.run_closed({**run, "state": "failed"}, "late and wrong")
+    assert recorder.flush()
+    again = PipelineRun.objects.get()
+    assert (again.status, again.metrics) == ("success", settled.metrics)

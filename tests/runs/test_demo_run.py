@@ -10,9 +10,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, d
 
 @pytest.fixture(scope="module", autouse=True)
 def recorder_alias(django_db_setup, django_db_blocker):
-    from airflow_plugin.recorder_guard import setup_django
+    from airflow_plugin.recorder_guard import close_connection, setup_django
 
     setup_django()  # the recorder's alias, registered once the default alias points at the test database
+    yield
+    close_connection()
 
 
 def test_run_pipeline_demo_records_successful_run_with_lineage():
