@@ -235,3 +235,33 @@ def test_load_into_existing_table_with_other_types_uses_text_copy(staged, make_r
     ).fetchall()
     assert rows[0] == (1, "alpha", "10.50", "2025-01-02 01:00:00", "kept")
     assert count(conn) == 3
+
+
+def test_load_cloud_target_uploads_whole_object(staged, make_run, execute, s3_bucket):
+    from tests.connectors.servers import cloud_runtime
+
+    staged()
+    run = make_run(
+        "load",
+        {"connector": "lake", "path": "exports/orders_2025-01-02.csv", "format": "csv", "mode": "replace"},
+        connectors={"lake": cloud_runtime(s3_bucket)},
+        inputs=["orders"],
+        task_id="load_lake",
+    )
+    manifest = execute(run)
+    body = s3_bucket["client"].get_object(Bucket=s3_bucket["name"], Key="landing/exports/orders_2025-01-02.csv")
+    assert body["Body"].read().decode().splitlines()[0] == '"id","name","amount","created_at"'
+    assert manifest["metrics"]["rows_out"] == 3
+
+
+def test_load_upsert_mode_refused_for_files(staged, make_run, execute, file_root):
+    staged()
+    run = make_run(
+        "load",
+        {"connector": "landing", "path": "x.csv", "mode": "upsert", "key": ["id"]},
+        connectors={"landing": file_runtime(file_root)},
+        inputs=["orders"],
+        task_id="load_file",
+    )
+    with pytest.raises(StepFailure, match="mode 'upsert' applies to database targets"):
+        execute(run)
