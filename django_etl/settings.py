@@ -55,7 +55,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "django.contrib.admin.apps.SimpleAdminConfig",  # admin.autodiscover() runs in urls.py, not in task processes
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

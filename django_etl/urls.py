@@ -6,6 +6,10 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+# Admin modules load when the URLs do (the web process), not at django.setup(): task processes that only
+# record runs or read connectors skip importing every admin, form and the DAG compiler.
+admin.autodiscover()
+
 admin.site.site_header = "Django ETL"
 admin.site.site_title = "Django ETL"
 admin.site.index_title = "Pipelines, connectors and runs"

@@ -29,6 +29,8 @@ def staff_member(user, organization):
 def test_every_model_is_registered():
     from django.apps import apps
 
+    import django_etl.urls  # noqa: F401  (the web process registers the admins when it loads its URLs)
+
     for label in ("core", "connectors", "pipelines", "runs", "monitoring", "lineage"):
         for model in apps.get_app_config(label).get_models():
             assert admin.site.is_registered(model), model
