@@ -249,7 +249,9 @@ def test_load_cloud_target_uploads_whole_object(staged, make_run, execute, s3_bu
         task_id="load_lake",
     )
     manifest = execute(run)
-    body = s3_bucket["client"].get_object(Bucket=s3_bucket["name"], Key="landing/exports/orders_2025-01-02.csv")
+    body = s3_bucket["client"].get_object(
+        Bucket=s3_bucket["name"], Key="landing/exports/orders_2025-01-02.csv"
+    )
     assert body["Body"].read().decode().splitlines()[0] == '"id","name","amount","created_at"'
     assert manifest["metrics"]["rows_out"] == 3
 
@@ -265,3 +267,28 @@ def test_load_upsert_mode_refused_for_files(staged, make_run, execute, file_root
     )
     with pytest.raises(StepFailure, match="mode 'upsert' applies to database targets"):
         execute(run)
+
+
+def test_load_upsert_refuses_null_keys(staged, make_run, execute, pg_target):
+    runtime, conn = pg_target
+    staged("id,name,amount,created_at\n,nokey,1.0,2025-01-02T01:00:00Z\n")
+    with pytest.raises(StepFailure, match=r"1 staged row\(s\) have a NULL in the upsert key \['id'\]"):
+        execute(load_run(make_run, runtime, mode="upsert", key=["id"]))
+    assert count(conn) == 0
+
+
+def test_load_upsert_into_table_without_unique_constraint(staged, make_run, execute, pg_target):
+    runtime, conn = pg_target
+    conn.execute(
+        "CREATE TABLE orders (id bigint, name text, amount double precision, created_at timestamptz)"
+    )
+    conn.execute("INSERT INTO orders VALUES (2, 'old', 0, now())")
+    staged()
+    execute(load_run(make_run, runtime, mode="upsert", key=["id"]))
+    staged(run_id="r2")
+    execute(load_run(make_run, runtime, run_id="r2", mode="upsert", key=["id"]))
+    assert conn.execute("SELECT id, name FROM orders ORDER BY id").fetchall() == [
+        (1, "alpha"),
+        (2, "beta"),
+        (3, "gamma"),
+    ]
