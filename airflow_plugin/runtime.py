@@ -20,9 +20,12 @@ log = logging.getLogger("airflow.task")
 
 def ensure_django() -> None:
     """Set Django up once per process (lazily: DAG parsing must never pay for it)."""
+    import os
+
     import django
     from django.apps import apps
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
     if not apps.ready:
         django.setup()
 
