@@ -37,7 +37,7 @@ def regenerations(monkeypatch):
     return done
 
 
-def test_save_in_one_transaction_regenerates_once_after_commit(
+def test_regeneration_once_per_transaction_after_commit(
     organization, user, file_connector, dags, regenerations
 ):
     with transaction.atomic(), versioning.batch():  # what the admin does around a form and its inlines
@@ -50,7 +50,7 @@ def test_save_in_one_transaction_regenerates_once_after_commit(
     assert "'task_id': 'join'" in text
 
 
-def test_step_edit_rewrites_the_file_with_the_new_version(
+def test_regeneration_step_edit_writes_the_new_version(
     organization, user, file_connector, dags, regenerations
 ):
     with transaction.atomic():
@@ -66,7 +66,9 @@ def test_step_edit_rewrites_the_file_with_the_new_version(
     assert regenerations == [pipeline.pk, pipeline.pk]
 
 
-def test_status_change_and_delete_remove_the_file(organization, user, file_connector, dags, regenerations):
+def test_regeneration_draft_or_delete_removes_the_file(
+    organization, user, file_connector, dags, regenerations
+):
     with transaction.atomic():
         drafted = make_pipeline(organization, user, SHAPES["linear"][0])
         deleted = make_pipeline(organization, user, SHAPES["linear"][0], name="Deleted")
@@ -77,7 +79,7 @@ def test_status_change_and_delete_remove_the_file(organization, user, file_conne
     assert list(dags.glob("*.py")) == []
 
 
-def test_broken_save_keeps_the_good_file_and_does_not_raise(
+def test_regeneration_broken_save_keeps_the_good_file_and_does_not_raise(
     organization, user, file_connector, dags, regenerations, caplog
 ):
     with transaction.atomic():
@@ -92,7 +94,9 @@ def test_broken_save_keeps_the_good_file_and_does_not_raise(
     assert "config.schedule" in caplog.text
 
 
-def test_rolled_back_edit_regenerates_nothing(organization, user, file_connector, dags, regenerations):
+def test_regeneration_rolled_back_edit_schedules_nothing(
+    organization, user, file_connector, dags, regenerations
+):
     with pytest.raises(RuntimeError), transaction.atomic():
         make_pipeline(organization, user, SHAPES["linear"][0])
         raise RuntimeError("the admin form failed")
@@ -102,7 +106,9 @@ def test_rolled_back_edit_regenerates_nothing(organization, user, file_connector
     assert regenerations == [pipeline.pk]
 
 
-def test_regeneration_can_be_turned_off(organization, user, file_connector, dags, settings, regenerations):
+def test_regeneration_turned_off_by_setting(
+    organization, user, file_connector, dags, settings, regenerations
+):
     settings.ETL_REGENERATE_ON_SAVE = False
     make_pipeline(organization, user, SHAPES["linear"][0])
     assert regenerations == []
