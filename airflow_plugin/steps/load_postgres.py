@@ -305,13 +305,16 @@ def copy_into(conn, table, columns: list[str], dataset, batch_rows: int = COPY_B
     return rows
 
 
-def repeats_keys(dataset, key: list[str]) -> bool:
-    """Whether a key occurs twice in the staged data (read key columns only)."""
-    keys = dataset.to_table(columns=key)
-    return keys.group_by(key).aggregate([]).num_rows != keys.num_rows
+def repeats_keys(conn, temp, key: list[str]) -> bool:
+    """Whether a key occurs twice in the staged rows (asked of the server: no client memory per row)."""
+    from psycopg import sql
+
+    keys = sql.SQL(", ").join(map(sql.Identifier, key))
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1)").format(temp, keys)
+    return bool(conn.execute(query).fetchone()[0])
 
 
-def upsert(conn, key: list[str], target, temp, columns: list[str], dataset) -> None:
+def upsert(conn, key: list[str], target, temp, columns: list[str]) -> None:
     """Update the rows whose key exists, insert the others: two set-based statements under a table lock.
 
     Twice as fast here as ``INSERT … ON CONFLICT`` (one speculative insertion per row), needs no unique
@@ -329,7 +332,7 @@ def upsert(conn, key: list[str], target, temp, columns: list[str], dataset) -> N
         raise StepFailure(f"{nulls} staged row(s) have a NULL in the upsert key {key}")
     column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
     keys = sql.SQL(", ").join(map(sql.Identifier, key))
-    if repeats_keys(dataset, key):  # one sort, only when needed
+    if repeats_keys(conn, temp, key):  # one sort, only when needed
         source = sql.SQL("(SELECT DISTINCT ON ({keys}) {cols} FROM {temp} ORDER BY {keys}, ctid DESC)")
     else:
         source = sql.SQL("{temp}")
@@ -371,7 +374,7 @@ def write_rows(conn, step: StepRun, target, columns: list[str], dataset) -> int:
     )
     rows = copy_into(conn, temp, columns, dataset)
     if config.mode == "upsert":
-        upsert(conn, config.key, target, temp, columns, dataset)
+        upsert(conn, config.key, target, temp, columns)
         return rows
     # replace_interval: every staged row must fall in the run's interval, or later runs would duplicate it.
     start, end = step.data_interval_start, step.data_interval_end
