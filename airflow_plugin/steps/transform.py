@@ -58,7 +58,7 @@ def run(step: StepRun) -> None:
             step.result.column_mapping = compiler.mapping()
             step.result.relationship = compiler.relationship()
         dataset = step.output_name
-        reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
+        reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)  # streams; a DB-API result would copy every row
         info = step.staging.write_dataset(step.output_dir(dataset), dataset, reader)
         step.result.add_output(info)
     except duckdb.Error as exc:
