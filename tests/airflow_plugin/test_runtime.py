@@ -298,3 +298,25 @@ def test_run_step_compiled_pipeline_twice_leaves_exact_rows(
         assert dag.test(logical_date=datetime(2025, 1, day, tzinfo=UTC)).state == "success"
     rows = conn.execute("SELECT id, customer, amount FROM orders ORDER BY id").fetchall()
     assert rows == [(1, "ada", 10.5), (3, "cy", 8.0)]
+
+
+def test_airflow_error_retryable_versus_permanent():
+    import psycopg
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from airflow_plugin.runtime import airflow_error
+    from airflow_plugin.steps.context import StepFailure
+    from django_etl.connectors.adapters import ConnectorError, SchemaDriftError
+
+    retryable = [ConnectorError("HTTP 503", retryable=True), psycopg.OperationalError("gone"), TimeoutError()]
+    permanent = [
+        StepFailure("bad config"),
+        SchemaDriftError("drift"),
+        psycopg.errors.UndefinedTable("t"),
+        ValueError("bad value"),
+    ]
+    for exc in retryable:
+        error = airflow_error(exc, "m")
+        assert type(error) is AirflowException, exc
+    for exc in permanent:
+        assert isinstance(airflow_error(exc, "m"), AirflowFailException), exc
