@@ -72,7 +72,21 @@ def build_dag(spec: dict[str, Any]) -> DAG:
             if upstream not in tasks:
                 raise SpecError(f"{where} step {step['name']!r}: upstream task {upstream!r} does not exist")
             tasks[upstream] >> tasks[step["task_id"]]
+    _notify_as_teardown(spec, tasks)
     return dag
+
+
+def _notify_as_teardown(spec: dict[str, Any], tasks: dict) -> None:
+    """A final notify step runs whatever happened upstream and does not decide the run's state.
+
+    As a teardown task Airflow runs it once every upstream task is done (so ``when: failure`` and
+    ``when: always`` can report a failed run), and leaves it out when it computes the DAG run's state, so a
+    failed load still fails the run even though the notification after it succeeded.
+    """
+    has_downstream = {upstream for step in spec["steps"] for upstream in step["upstream"]}
+    for step in spec["steps"]:
+        if step["step_type"] == "notify" and step["task_id"] not in has_downstream and step["upstream"]:
+            tasks[step["task_id"]].as_teardown()
 
 
 def _seconds(value: int | None) -> timedelta | None:

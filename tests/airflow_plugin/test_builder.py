@@ -160,3 +160,20 @@ def test_build_dag_unknown_upstream_names_the_step():
 def test_build_dag_refuses_unknown_spec_format():
     with pytest.raises(SpecError, match="spec format 99"):
         build_dag({**SPEC, "format": 99})
+
+
+def test_build_dag_final_notify_is_a_teardown_that_runs_after_failures():
+    dag = build_dag(SPEC)
+    notify = dag.get_task("notify")
+    assert notify.is_teardown and not notify.on_failure_fail_dagrun
+    assert notify.trigger_rule == "all_done_setup_success"
+    assert not dag.get_task("clean").is_teardown
+
+
+def test_build_dag_notify_with_downstream_steps_keeps_default_trigger_rule():
+    spec = copy.deepcopy(SPEC)
+    spec["steps"][1]["upstream"] = ["notify"]
+    spec["steps"][2]["upstream"] = ["extract_orders"]
+    spec["steps"][1], spec["steps"][2] = spec["steps"][2], spec["steps"][1]
+    notify = build_dag(spec).get_task("notify")
+    assert not notify.is_teardown and notify.trigger_rule == "all_success"
