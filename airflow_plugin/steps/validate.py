@@ -25,8 +25,10 @@ def run(step: StepRun) -> None:
         missing_keys = [k for k in config.key_columns if k not in columns]
         if missing_keys:
             raise StepFailure(f"key_columns {missing_keys} are not in dataset {ref['dataset']!r}")
+        taken: set[str] = set()
         for index, check in enumerate(config.checks, start=1):
-            name = check.name or f"{check.check}_{index}"
+            name = check.name or default_check_name(check, index, taken)
+            taken.add(name)
             try:
                 passed, failing, keys, message = evaluate(con, check, config.key_columns, columns, step)
             except duckdb.Error as exc:
@@ -159,3 +161,10 @@ def jsonable(row: tuple) -> Any:
         for v in row
     ]
     return values[0] if len(values) == 1 else values
+
+
+def default_check_name(check, index: int, taken: set[str]) -> str:
+    """A readable name for an unnamed check: "unique(order_id)", "row_count"; the position if repeated."""
+    columns = getattr(check, "columns", None) or ([check.column] if getattr(check, "column", None) else [])
+    name = f"{check.check}({', '.join(columns)})" if columns else check.check
+    return name if name not in taken else f"{name}#{index}"

@@ -201,7 +201,7 @@ def test_run_step_failing_check_fails_task_and_keeps_manifest(connectors, run_pi
         "sample_keys": [2],
         "message": None,
     }
-    assert by_name["unique_2"]["passed"] is False and by_name["unique_2"]["sample_keys"] == [3]
+    assert by_name["unique(id)"]["passed"] is False and by_name["unique(id)"]["sample_keys"] == [3]
 
 
 def test_run_step_canary_secret_never_leaks(connectors, run_pipeline, capfd):

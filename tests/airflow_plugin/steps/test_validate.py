@@ -89,7 +89,7 @@ def test_validate_error_fails_without_retry_and_keeps_results(staged, make_run, 
     assert caught.value.retryable is False
     manifest, by_name = results(staging)
     assert manifest["status"] == "failed"
-    assert by_name["not_null_1"]["passed"] is True and by_name["cap"]["sample_keys"] == [3]
+    assert by_name["not_null(id)"]["passed"] is True and by_name["cap"]["sample_keys"] == [3]
 
 
 def test_validate_unknown_column_is_a_config_error(staged, make_run, execute):
