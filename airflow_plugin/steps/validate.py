@@ -57,6 +57,8 @@ def run(step: StepRun) -> None:
     if errors:
         described = "; ".join(f"{c['name']}: {c['message']}" for c in errors)
         raise StepFailure(f"{len(errors)} data-quality check(s) failed: {described}")
+    # The checked rows are handed on unchanged (later steps read the same staged dataset).
+    step.result.rows_out = step.result.rows_in
 
 
 def evaluate(con, check: Any, key_columns: list[str], columns: list[str], step: StepRun):

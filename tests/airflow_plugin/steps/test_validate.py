@@ -73,6 +73,8 @@ def test_validate_every_check_kind_as_warnings(staged, make_run, execute, stagin
         "big": (False, 1, [3]),
     }
     assert "not-an-email" not in str(manifest)  # sample keys, never whole rows
+    # Warnings let the rows through: they are handed on unchanged.
+    assert manifest["metrics"]["rows_in"] == manifest["metrics"]["rows_out"] == 4
 
 
 def test_validate_error_fails_without_retry_and_keeps_results(staged, make_run, execute, staging):
