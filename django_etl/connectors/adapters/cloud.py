@@ -11,8 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from django_etl.connectors.adapters.base import Adapter
-from django_etl.connectors.adapters.formats import read_stream, write_stream
-from django_etl.connectors.adapters.schema import conform_to
+from django_etl.connectors.adapters.formats import head, read_sources, write_stream
 
 PERMANENT_CODES = {
     "403",
@@ -93,26 +92,25 @@ class CloudAdapter(Adapter):
         if not keys:
             raise self.fail(f"no object matches {pattern!r} in bucket {self.bucket!r}")
         fmt = request.get("format") or self.config.get("format", "parquet")
+        try:
+            yield from read_sources(
+                self._downloads(keys, fmt),
+                fmt,
+                batch_size=batch_size,
+                delimiter=request.get("delimiter", ","),
+            )
+        except ValueError as exc:
+            raise self.fail(str(exc)) from None
+
+    def _downloads(self, keys: list[str], fmt: str) -> Iterator[tuple[str, str]]:
+        """Each object as a local temporary file, kept until the next one is asked for."""
         client = self.client()
-        schema = None
         for key in keys:
             # Objects go to a temporary file, not memory: Parquet needs random access, and memory stays flat.
             with tempfile.NamedTemporaryFile(suffix=f".{fmt}") as local:
                 self._call(f"download of {key!r}", client.download_fileobj, self.bucket, key, local)
                 local.flush()
-                label = f"object {key!r}"
-                try:
-                    for batch in read_stream(
-                        local.name,
-                        fmt,
-                        batch_size=batch_size,
-                        delimiter=request.get("delimiter", ","),
-                        label=label,
-                    ):
-                        schema = schema or batch.schema
-                        yield conform_to(batch, schema, label)
-                except ValueError as exc:
-                    raise self.fail(str(exc)) from None
+                yield local.name, f"object {key!r}"
 
     def sample(self, limit: int = 10) -> pa.Table:
         fmt = self.config.get("format", "parquet")
@@ -121,8 +119,7 @@ class CloudAdapter(Adapter):
             raise self.fail(f"no .{fmt} object under the prefix to preview")
         prefix = self.config.get("prefix", "").strip("/")
         relative = keys[0][len(prefix) + 1 :] if prefix else keys[0]
-        first = next(iter(self.read({"path": relative, "format": fmt}, limit)), None)
-        return pa.Table.from_batches([first]).slice(0, limit) if first is not None else pa.table({})
+        return head(self.read({"path": relative, "format": fmt}, limit), limit)
 
     def write(self, path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str | None) -> int:
         """Write to a temporary file, then one upload: the object appears whole or not at all."""

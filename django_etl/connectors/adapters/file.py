@@ -11,8 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from django_etl.connectors.adapters.base import Adapter
-from django_etl.connectors.adapters.formats import read_stream, write_stream
-from django_etl.connectors.adapters.schema import conform_to
+from django_etl.connectors.adapters.formats import head, read_sources, write_stream
 
 
 class FileAdapter(Adapter):
@@ -63,30 +62,20 @@ class FileAdapter(Adapter):
         if not files:
             raise self.fail(f"no file matches {pattern!r} under the root folder")
         fmt = request.get("format") or self.config.get("format", "csv")
-        schema = None
-        for path in files:
-            label = f"file {str(path.relative_to(self.root))!r}"
-            try:
-                for batch in read_stream(
-                    str(path),
-                    fmt,
-                    batch_size=batch_size,
-                    delimiter=request.get("delimiter", ","),
-                    label=label,
-                ):
-                    schema = schema or batch.schema
-                    yield conform_to(batch, schema, label)
-            except ValueError as exc:
-                raise self.fail(str(exc)) from None
+        sources = ((str(path), f"file {str(path.relative_to(self.root))!r}") for path in files)
+        try:
+            yield from read_sources(
+                sources, fmt, batch_size=batch_size, delimiter=request.get("delimiter", ",")
+            )
+        except ValueError as exc:
+            raise self.fail(str(exc)) from None
 
     def sample(self, limit: int = 10) -> pa.Table:
         fmt = self.config.get("format", "csv")
         files = self.matches(f"**/*.{fmt}")
         if not files:
             raise self.fail(f"no .{fmt} file under the root folder to preview")
-        batches = self.read({"path": str(files[0].relative_to(self.root)), "format": fmt}, limit)
-        first = next(iter(batches), None)
-        return pa.Table.from_batches([first]).slice(0, limit) if first is not None else pa.table({})
+        return head(self.read({"path": str(files[0].relative_to(self.root)), "format": fmt}, limit), limit)
 
     def write(self, path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str | None) -> int:
         """Write atomically: a temporary file in the same folder, renamed over the target (re-runs replace)."""

@@ -36,6 +36,29 @@ def read_stream(
         raise ValueError(f"{label or 'file'} is not valid {fmt}: {exc}") from None
 
 
+def read_sources(
+    sources: Iterable[tuple[str | BinaryIO, str]], fmt: str, *, batch_size: int, delimiter: str = ","
+) -> Iterator[pa.RecordBatch]:
+    """Batches of several (source, label) files read as one dataset, each held to the first file's schema.
+
+    Sources are consumed one at a time, so a source may be a temporary file that lives only until the next
+    one is asked for. Malformed content raises ValueError, a schema change SchemaDriftError, naming the label.
+    """
+    from django_etl.connectors.adapters.schema import conform_to
+
+    schema = None
+    for source, label in sources:
+        for batch in read_stream(source, fmt, batch_size=batch_size, delimiter=delimiter, label=label):
+            schema = schema or batch.schema
+            yield conform_to(batch, schema, label)
+
+
+def head(batches: Iterable[pa.RecordBatch], limit: int) -> pa.Table:
+    """The first ``limit`` rows of a stream of batches (a connector's preview)."""
+    first = next(iter(batches), None)
+    return pa.Table.from_batches([first]).slice(0, limit) if first is not None else pa.table({})
+
+
 def read_csv(source: str | BinaryIO, *, batch_size: int, delimiter: str = ",") -> Iterator[pa.RecordBatch]:
     """CSV in pieces of about CSV_PIECE bytes cut at line ends, each parsed by Arrow's multi-threaded reader.
 
