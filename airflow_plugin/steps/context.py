@@ -39,6 +39,11 @@ class StepResult:
         self.rows_out += info.rows
         self.bytes += info.bytes
 
+    def add_target(self, dataset: str, uri: str, rows: int, schema: list[dict[str, Any]]) -> None:
+        """What a load wrote: a table or file outside the staging area."""
+        self.outputs.append({"dataset": dataset, "uri": uri, "rows": rows, "schema": schema})
+        self.rows_out = rows
+
 
 @dataclass
 class StepRun:

@@ -31,12 +31,9 @@ def run(step: StepRun) -> None:
         raise StepFailure(f"a {adapter.connector_type} load needs 'path'")
     dataset = step.staging.reader(ref["uri"])
     rows = adapter.write(config.path, dataset.to_batches(batch_size=65_536), dataset.schema, config.format)
-    step.result.rows_out = rows
-    step.result.outputs.append(
-        {
-            "dataset": config.path,
-            "uri": f"{adapter.connector_type}://{config.connector}/{config.path}",
-            "rows": rows,
-            "schema": ref.get("schema", []),
-        }
+    step.result.add_target(
+        config.path,
+        f"{adapter.connector_type}://{config.connector}/{config.path}",
+        rows,
+        ref.get("schema", []),
     )

@@ -180,15 +180,11 @@ def load(step: StepRun, adapter, ref: dict[str, Any]) -> None:
         raise StepFailure(f"lock timeout on {config.table!r}: {first_line(exc)}", retryable=True) from None
     except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
         raise StepFailure(f"load into {config.table!r} refused: {first_line(exc)}") from None
-    step.result.rows_out = rows
-    step.result.outputs.append(
-        {
-            "dataset": config.table,
-            "uri": f"postgresql://{adapter.config.get('host')}/"
-            f"{adapter.config.get('database')}/{config.table}",
-            "rows": rows,
-            "schema": ref.get("schema", []),
-        }
+    step.result.add_target(
+        config.table,
+        f"postgresql://{adapter.config.get('host')}/{adapter.config.get('database')}/{config.table}",
+        rows,
+        ref.get("schema", []),
     )
 
 

@@ -108,14 +108,8 @@ def load(step: StepRun, adapter, ref: dict[str, Any]) -> None:
         raise StepFailure(f"SQLite load into {config.table!r} refused: {exc}") from None
     finally:
         conn.close()
-    step.result.rows_out = rows
-    step.result.outputs.append(
-        {
-            "dataset": config.table,
-            "uri": f"sqlite:///{adapter.config['path']}#{config.table}",
-            "rows": rows,
-            "schema": ref.get("schema", []),
-        }
+    step.result.add_target(
+        config.table, f"sqlite:///{adapter.config['path']}#{config.table}", rows, ref.get("schema", [])
     )
 
 
