@@ -20,6 +20,7 @@ from django_etl.pipelines.validation.schemas import (
     CREDENTIAL_KEYS,
     STEP_CONNECTOR_TYPES,
     STEP_SCHEMAS,
+    UNION_TAGS,
     PipelineConfig,
 )
 
@@ -61,32 +62,12 @@ def check_schema(report: Report, schema, data: Any, where: str, key: str, field:
     except PydanticError as exc:
         for error in exc.errors(include_url=False):
             # Discriminated unions add the tag to the location: drop it, the index already names the item.
-            loc = [p for p in error["loc"] if not (isinstance(p, str) and p in _TAGS)]
+            loc = [p for p in error["loc"] if not (isinstance(p, str) and p in UNION_TAGS)]
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key"
             report.add(where, _loc(key, loc), message, field=field)
         return None
-
-
-_TAGS = {
-    "select",
-    "rename",
-    "cast",
-    "filter",
-    "derive",
-    "aggregate",
-    "deduplicate",
-    "join",
-    "row_count",
-    "not_null",
-    "unique",
-    "accepted_values",
-    "range",
-    "regex",
-    "freshness",
-    "custom_sql",
-}
 
 
 def _where_pipeline(pipeline: Pipeline) -> str:

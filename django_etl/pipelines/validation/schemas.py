@@ -6,7 +6,7 @@ operators). docs/step-config.md documents it with one example per type.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
@@ -232,6 +232,16 @@ Check = Annotated[
     RowCount | NotNull | Unique | AcceptedValues | Range | Regex | Freshness | CustomSql,
     Field(discriminator="check"),
 ]
+
+
+def union_tags(union: Any, field: str) -> frozenset[str]:
+    """The discriminator values of an annotated tagged union: {"select", "rename", …} for Operation."""
+    members = get_args(get_args(union)[0])
+    return frozenset(get_args(member.model_fields[field].annotation)[0] for member in members)
+
+
+# Pydantic puts the tag of a tagged union in an error's location; the validation report leaves it out.
+UNION_TAGS = union_tags(Operation, "op") | union_tags(Check, "check")
 
 
 class ValidateConfig(StepOptions):
