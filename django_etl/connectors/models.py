@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from cryptography.fernet import InvalidToken
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -71,7 +71,7 @@ class Credential(models.Model):
         """Encrypt ``data`` (a JSON object) into ``encrypted_data`` with the key named by encryption_key_id."""
         if not isinstance(data, dict):
             raise TypeError("Credential data must be a dict of secret values.")
-        fernet = get_keyring().fernet(self._key_id_for_write())
+        fernet = Fernet(self.get_encryption_key())
         self.encrypted_data = fernet.encrypt(json.dumps(data, sort_keys=True).encode()).decode()
 
     def decrypt_data(self) -> dict:
@@ -91,10 +91,6 @@ class Credential(models.Model):
         data = self.decrypt_data()
         self.encryption_key_id = get_keyring().current_id
         self.encrypt_data(data)
-
-    def _key_id_for_write(self) -> str:
-        self.get_encryption_key()  # fills a blank id with the current key and checks a given one exists
-        return self.encryption_key_id
 
     @property
     def is_expired(self) -> bool:

@@ -39,9 +39,6 @@ class OrganizationAdmin(OrganizationScopedAdmin):
         # Creating a tenant is an operator's job.
         return request.user.is_superuser
 
-    def _organization_of(self, obj):
-        return obj.pk
-
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):

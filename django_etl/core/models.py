@@ -27,10 +27,6 @@ class User(AbstractUser):
             models.Index(fields=["username"]),
         ]
 
-    def organization_ids(self) -> list[uuid.UUID]:
-        """Ids of the organizations this user belongs to (what tenancy filters on)."""
-        return list(self.memberships.values_list("organization_id", flat=True))
-
 
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
