@@ -8,15 +8,15 @@ manual runs only). The folder written is the worker's Django setting ETL_DAGS_FO
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, BaseOperator
 
+from django_etl import conf
+
 MAINTENANCE_DAG_ID = "etl_generate_dags"
-DEFAULT_SCHEDULE = "* * * * *"
 OFF = {"", "off", "none", "manual"}
 
 
@@ -33,12 +33,9 @@ class GenerateDagsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, int]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
-        import django
-        from django.apps import apps
+        from django_etl.startup import setup_django
 
-        if not apps.ready:
-            django.setup()
+        setup_django()
         from django_etl.pipelines.generator import generate
 
         summary = generate(output=self.dags_folder, log=self.log.info)
@@ -59,7 +56,7 @@ class GenerateDagsOperator(BaseOperator):
 def maintenance_schedule(value: str | None = None) -> str | None:
     """A cron expression, or None for manual runs only; from ETL_MAINTENANCE_SCHEDULE when not given."""
     if value is None:
-        value = os.environ.get("ETL_MAINTENANCE_SCHEDULE", DEFAULT_SCHEDULE)
+        value = conf.value("ETL_MAINTENANCE_SCHEDULE")
     value = value.strip()
     return None if value.lower() in OFF else value
 

@@ -72,12 +72,9 @@ def setup_django() -> None:
     global _django_ready
     if _django_ready:
         return
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
-    import django
-    from django.apps import apps
+    from django_etl.startup import setup_django as setup_django_apps
 
-    if not apps.ready:
-        django.setup()
+    setup_django_apps()
     _register_alias()
     _django_ready = True
 

@@ -12,31 +12,20 @@ from typing import Any
 
 from airflow_plugin import metrics
 from airflow_plugin.staging import Staging
-from airflow_plugin.steps.context import StepFailure, StepResult, StepRun
-from django_etl.connectors.adapters.base import secret_values
+from airflow_plugin.steps.context import StepResult, StepRun
+from django_etl.connectors.secrets import mask, secret_values
+from django_etl.errors import StepFailure
+from django_etl.startup import setup_django
+from django_etl.stepkinds import load_implementation, step_kind
 
 log = logging.getLogger("airflow.task")
 
 
-def ensure_django() -> None:
-    """Set Django up once per process (lazily: DAG parsing must never pay for it)."""
-    import os
-
-    import django
-    from django.apps import apps
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
-    if not apps.ready:
-        django.setup()
-
-
 def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     """Execute ``operator``'s step; always writes the result manifest; returns dataset references for XCom."""
-    from airflow_plugin.steps import IMPLEMENTATIONS
-
     started = time.monotonic()
     metrics.reset_peak_memory()
-    ensure_django()
+    setup_django()
     step = dict(operator.step)
     step_type = operator.step_type or step.get("step_type", "")
     dag_id = context["dag"].dag_id if context.get("dag") is not None else context["ti"].dag_id
@@ -64,7 +53,7 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
             result=result,
             log=log,
         )
-        IMPLEMENTATIONS[step_type](run)
+        load_implementation(step_kind(step_type))(run)
         return {
             "step_id": step.get("id"),
             "outputs": [
@@ -72,26 +61,22 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
             ],
         }
     except Exception as exc:
-        error = redact(f"{where}: {describe(exc)}", secrets)
-        log.error("%s", redact("".join(traceback.format_exception(exc)), secrets))
+        error = mask(f"{where}: {describe(exc)}", secrets)
+        log.error("%s", mask("".join(traceback.format_exception(exc)), secrets))
         raise airflow_error(exc, error) from None
     finally:
         manifest = build_manifest(step, operator.task_id, step_type, result, error, started)
         try:
             staging.write_manifest(dag_id, run_id, operator.task_id, manifest)
         except Exception as write_error:  # the step's own outcome matters more than its manifest
-            log.error("could not write the result manifest: %s", redact(str(write_error), secrets))
+            log.error("could not write the result manifest: %s", mask(str(write_error), secrets))
         log.info("step metrics: %s", manifest["metrics"])
 
 
 def parse_config(step_type: str, rendered: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
-    from django_etl.pipelines.validation.schemas import STEP_SCHEMAS
-
-    schema = STEP_SCHEMAS.get(step_type)
-    if schema is None:
-        raise StepFailure(f"unknown step type {step_type!r}")
+    schema = step_kind(step_type).schema
     try:
         return schema.model_validate(rendered)
     except ValidationError as exc:
@@ -106,13 +91,8 @@ def resolve_connectors(
 ) -> dict[str, dict[str, Any]]:
     """Connector name -> runtime settings (config + decrypted secret); every secret value gets masked."""
     from django_etl.connectors.models import Connector, CredentialDecryptionError
-    from django_etl.pipelines.validation.schemas import STEP_CONNECTOR_TYPES
 
-    names = [
-        getattr(config, key, None)
-        for (kind, key) in STEP_CONNECTOR_TYPES
-        if kind == step_type and getattr(config, key, None)
-    ]
+    names = step_kind(step_type).connector_names(config)
     if not names:
         return {}
     organization_id = organization_of(pipeline)
@@ -135,7 +115,7 @@ def resolve_connectors(
             raise StepFailure(str(exc)) from None
         for value in secret_values(runtime["secret"]):
             secrets.append(value)
-            mask(value)
+            register_with_airflow(value)
         resolved[name] = runtime
     return resolved
 
@@ -153,17 +133,11 @@ def organization_of(pipeline: dict[str, Any]) -> Any:
     return organization
 
 
-def mask(value: str) -> None:
+def register_with_airflow(value: str) -> None:
+    """Airflow's masker then blanks the value in every log line of this task process."""
     from airflow.sdk.log import mask_secret
 
     mask_secret(value)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "***")
-    return text
 
 
 def describe(exc: BaseException) -> str:

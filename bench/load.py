@@ -110,7 +110,7 @@ def run_step_process(args: tuple) -> dict[str, float]:
     from airflow_plugin.staging import Staging
     from airflow_plugin.steps import IMPLEMENTATIONS
     from airflow_plugin.steps.context import StepRun
-    from django_etl.pipelines.validation.schemas import STEP_SCHEMAS
+    from django_etl.stepkinds import STEP_KINDS
 
     settings.ETL_FILE_ROOTS = [root]
     staging = Staging(staging_url)
@@ -124,7 +124,7 @@ def run_step_process(args: tuple) -> dict[str, float]:
     }
     run = StepRun(
         step=step,
-        config=STEP_SCHEMAS[step_type].model_validate(config),
+        config=STEP_KINDS[step_type].schema.model_validate(config),
         dag_id="bench",
         run_id=run_id,
         task_id=step_type,

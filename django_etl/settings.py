@@ -8,20 +8,27 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from django_etl import conf
+
+BASE_DIR = conf.BASE_DIR
+# Every ETL_* setting is declared once, with its default and parser, in django_etl/conf.py.
+try:
+    globals().update(conf.exported())
+except conf.SettingError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 # Embedded state (SQLite database, local staging, Airflow home for the demo) lives in one git-ignored folder.
-VAR_DIR = Path(os.environ.get("ETL_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = ETL_VAR_DIR
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A DJANGO_* boolean, parsed by the same rule as the ETL_* settings."""
+    value = os.environ.get(name, "")
+    if value.strip() == "":
         return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use true or false.")
+    try:
+        return conf.parse_bool(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use true or false.") from None
 
 
 # Development defaults: usable only while DEBUG is on (the demo and the test suite).
@@ -31,9 +38,6 @@ DEV_CREDENTIAL_KEYS = "dev:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
 # Credential key ring: "id:fernet-key" pairs separated by commas, or a JSON file (docs/credentials.md).
-ETL_CREDENTIAL_KEYS = os.environ.get("ETL_CREDENTIAL_KEYS", "")
-ETL_CREDENTIAL_KEYS_FILE = os.environ.get("ETL_CREDENTIAL_KEYS_FILE", "")
-ETL_CREDENTIAL_CURRENT_KEY = os.environ.get("ETL_CREDENTIAL_CURRENT_KEY", "")
 if not ETL_CREDENTIAL_KEYS and not ETL_CREDENTIAL_KEYS_FILE:
     ETL_CREDENTIAL_KEYS = DEV_CREDENTIAL_KEYS
 
@@ -137,19 +141,6 @@ if _email_backend.endswith("smtp.EmailBackend"):
     }
 MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "etl@localhost")
-
-# Where generated DAG files go (generate_dags --output overrides it).
-ETL_DAGS_FOLDER = Path(os.environ.get("ETL_DAGS_FOLDER", BASE_DIR / "dags" / "generated"))
-# Where steps stage datasets for each other: a local folder by default, s3://bucket/prefix when distributed.
-ETL_STAGING_URL = os.environ.get("ETL_STAGING_URL", str(VAR_DIR / "staging"))
-# Days a failed run's staged data is kept for retries and inspection before `purge_staging` deletes it.
-ETL_STAGING_RETENTION_DAYS = float(os.environ.get("ETL_STAGING_RETENTION_DAYS", "7"))
-# Root folders that file connectors may read from and write to (comma-separated).
-ETL_FILE_ROOTS = [
-    p
-    for p in os.environ.get("ETL_FILE_ROOTS", f"{BASE_DIR / 'demo_data'},{VAR_DIR / 'exports'}").split(",")
-    if p
-]
 
 LOGGING = {
     "version": 1,

@@ -9,14 +9,9 @@ from typing import Any
 
 from airflow_plugin.staging import DatasetInfo, Staging
 from django_etl.connectors.adapters import Adapter, adapter_for
+from django_etl.errors import StepFailure
 
-
-class StepFailure(Exception):
-    """A step cannot do its job; ``retryable`` says whether Airflow should try again."""
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+__all__ = ["StepFailure", "StepResult", "StepRun"]
 
 
 @dataclass

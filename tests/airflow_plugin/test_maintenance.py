@@ -27,8 +27,8 @@ def test_build_maintenance_dag_runs_every_minute_by_default(monkeypatch):
 
 
 @pytest.mark.parametrize(("value", "summary"), [("*/5 * * * *", "*/5 * * * *"), ("off", None)])
-def test_build_maintenance_dag_schedule_from_the_environment(monkeypatch, value, summary):
-    monkeypatch.setenv("ETL_MAINTENANCE_SCHEDULE", value)
+def test_build_maintenance_dag_schedule_from_the_setting(settings, value, summary):
+    settings.ETL_MAINTENANCE_SCHEDULE = value
     dag = build_maintenance_dag()
     if summary is None:
         assert type(dag.timetable).__name__ == "NullTimetable"

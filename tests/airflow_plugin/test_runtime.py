@@ -253,14 +253,6 @@ def test_run_step_bad_config_fails_without_retry_naming_the_step(connectors, run
     )
 
 
-def test_redact_replaces_every_secret():
-    from airflow_plugin.runtime import redact
-
-    assert (
-        redact("user=etl password=hunter2 token=abc", ["hunter2", "abc"]) == "user=etl password=*** token=***"
-    )
-
-
 def test_run_step_compiled_pipeline_twice_leaves_exact_rows(
     connectors, airflow_db, organization, user, landing
 ):

@@ -18,11 +18,10 @@ from django_etl.pipelines.validation.report import Problem, Report
 from django_etl.pipelines.validation.schemas import (
     CONNECTOR_SCHEMAS,
     CREDENTIAL_KEYS,
-    STEP_CONNECTOR_TYPES,
-    STEP_SCHEMAS,
-    UNION_TAGS,
     PipelineConfig,
 )
+from django_etl.stepkinds import STEP_KINDS
+from django_etl.stepkinds.schemas import UNION_TAGS
 
 if TYPE_CHECKING:
     from django_etl.connectors.models import Connector
@@ -190,11 +189,11 @@ def validate_step(
     report = Report()
     pipeline = pipeline if pipeline is not None else (step.pipeline if step.pipeline_id else None)
     where = _where_step(step, pipeline)
-    schema = STEP_SCHEMAS.get(step.step_type)
-    if schema is None:
+    kind = STEP_KINDS.get(step.step_type)
+    if kind is None:
         report.add(where, "step_type", f"unknown step type {step.step_type!r}", field="step_type")
         return report
-    parsed = check_schema(report, schema, step.config, where, "config", "config")
+    parsed = check_schema(report, kind.schema, step.config, where, "config", "config")
     if parsed is not None and pipeline is not None:
         if connectors is None:
             connectors = _connectors_of(pipeline)
@@ -213,9 +212,7 @@ def _connectors_of(pipeline: Pipeline) -> dict[str, Connector]:
 
 
 def _check_step_connectors(report, where, step, parsed, connectors) -> None:
-    for (step_type, key), allowed in STEP_CONNECTOR_TYPES.items():
-        if step_type != step.step_type:
-            continue
+    for key, allowed in STEP_KINDS[step.step_type].connector_keys.items():
         name = getattr(parsed, key, None)
         if not name:
             continue

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Step types that produce a dataset (validate passes its input through, checked, under the same name).
-PRODUCERS = {"extract", "transform"}
-SINGLE_INPUT = {"load", "validate"}
+from django_etl.stepkinds import STEP_KINDS, DatasetRole
+
+# Each kind's role comes from the step-kind registry; an unknown kind (reported elsewhere) reads nothing.
+SINGLE_INPUT = {DatasetRole.CONSUME, DatasetRole.PASS_THROUGH}
 
 
 @dataclass
@@ -29,9 +30,11 @@ def resolve(steps: list[StepData], edges: dict[str, list[str]]) -> list[tuple[st
         upstream_outputs = [by_id[u].output for u in edges.get(step_id, []) if u in by_id and by_id[u].output]
         available = _available(step_id, by_id, edges)
         config = step.config if isinstance(step.config, dict) else {}
-        if step.step_type == "extract":
+        kind = STEP_KINDS.get(step.step_type)
+        role = kind.dataset_role if kind is not None else DatasetRole.NONE
+        if role == DatasetRole.PRODUCE:
             step.output = config.get("output") or step.task_id
-        elif step.step_type == "transform":
+        elif role == DatasetRole.COMBINE:
             explicit = list(config.get("inputs") or [])
             for join in config.get("operations") or []:
                 if isinstance(join, dict) and join.get("op") == "join" and join.get("dataset"):
@@ -44,7 +47,7 @@ def resolve(steps: list[StepData], edges: dict[str, list[str]]) -> list[tuple[st
                     problems.append((step_id, key, f"dataset {name!r} is not produced by an upstream step"))
             if not step.inputs:
                 problems.append((step_id, key, "no input: no upstream step produces a dataset"))
-        elif step.step_type in SINGLE_INPUT:
+        elif role in SINGLE_INPUT:
             name = config.get("input")
             candidates = list(dict.fromkeys(upstream_outputs))
             if name:
@@ -65,8 +68,8 @@ def resolve(steps: list[StepData], edges: dict[str, list[str]]) -> list[tuple[st
                     )
                 )
             step.inputs = [name] if name else []
-            step.output = name if step.step_type == "validate" else None
-        else:  # notify reads no dataset; it summarizes the run
+            step.output = name if role == DatasetRole.PASS_THROUGH else None
+        else:  # DatasetRole.NONE: notify reads no dataset; it summarizes the run
             step.inputs, step.output = [], None
     return problems
 

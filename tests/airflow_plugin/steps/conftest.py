@@ -20,7 +20,7 @@ def staging(tmp_path):
 def make_run(staging):
     """make_run(step_type, config, connectors=..., inputs=..., output=..., task_id=..., run_id=..., interval=...)."""
     from airflow_plugin.steps.context import StepRun
-    from django_etl.pipelines.validation.schemas import STEP_SCHEMAS
+    from django_etl.stepkinds import STEP_KINDS
 
     def make(
         step_type: str,
@@ -46,7 +46,7 @@ def make_run(staging):
         start, end = interval or (None, None)
         return StepRun(
             step=step,
-            config=STEP_SCHEMAS[step_type].model_validate(config),
+            config=STEP_KINDS[step_type].schema.model_validate(config),
             dag_id="pipeline_steps_test",
             run_id=run_id,
             task_id=task_id,

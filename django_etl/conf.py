@@ -1,0 +1,170 @@
+"""Every ETL_* setting declared once — name, default, parser, meaning — readable with or without Django.
+
+``django_etl/settings.py`` re-exports them as Django settings. Code that runs before ``django.setup()`` (DAG
+parse time, the listener's warm-up, the recorder's timeout, the data plane in a bare process) calls
+:func:`value`, which answers from Django's settings once they are configured (so tests' ``settings``
+overrides and a deployment's settings module win) and from the environment otherwise. No Django import here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value its setting cannot parse; the message names both."""
+
+
+def parse_bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("not a boolean; use true or false")
+
+
+def parse_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_seconds(raw: str) -> float:
+    seconds = float(raw)
+    if seconds < 0:
+        raise ValueError("must be a number of seconds, zero or more")
+    return seconds
+
+
+def parse_text(raw: str) -> str:
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ETL_* setting: its environment variable is its name; ``default`` may depend on ETL_VAR_DIR."""
+
+    name: str
+    default: Callable[[], Any]
+    parse: Callable[[str], Any]
+    doc: str
+
+    def from_environment(self, environ: dict[str, str] | None = None) -> Any:
+        environ = os.environ if environ is None else environ
+        raw = environ.get(self.name, "")
+        if raw.strip() == "":
+            return self.default()
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            raise SettingError(f"{self.name}={raw!r}: {exc} (docs/configuration.md)") from None
+
+
+def var_dir() -> Path:
+    """Embedded state (SQLite database, local staging, the demo's Airflow home): one git-ignored folder."""
+    raw = os.environ.get("ETL_VAR_DIR", "").strip()
+    return Path(raw) if raw else BASE_DIR / "var"
+
+
+_DECLARED = [
+    Setting("ETL_VAR_DIR", lambda: BASE_DIR / "var", Path, "Folder of the embedded state."),
+    Setting(
+        "ETL_CREDENTIAL_KEYS",
+        lambda: "",
+        parse_text,
+        "Credential key ring: 'id:fernet-key' pairs separated by commas (docs/credentials.md).",
+    ),
+    Setting("ETL_CREDENTIAL_KEYS_FILE", lambda: "", parse_text, "The key ring as a JSON file instead."),
+    Setting("ETL_CREDENTIAL_CURRENT_KEY", lambda: "", parse_text, "Key id new secrets are encrypted with."),
+    Setting(
+        "ETL_DAGS_FOLDER", lambda: BASE_DIR / "dags" / "generated", Path, "Where generate_dags writes."
+    ),
+    Setting(
+        "ETL_REGENERATE_ON_SAVE",
+        lambda: True,
+        parse_bool,
+        "Saving a pipeline or its steps rewrites its DAG file after commit.",
+    ),
+    Setting(
+        "ETL_GENERATE_TRIAL_BUILD",
+        lambda: True,
+        parse_bool,
+        "generate_dags builds each new or changed DAG with Airflow before writing it.",
+    ),
+    Setting(
+        "ETL_MAINTENANCE_SCHEDULE",
+        lambda: "* * * * *",
+        parse_text,
+        "Schedule of the maintenance DAG that runs generate_dags; 'off' for manual runs.",
+    ),
+    Setting(
+        "ETL_STAGING_URL",
+        lambda: str(var_dir() / "staging"),
+        parse_text,
+        "Where steps stage datasets: a folder, or s3://bucket/prefix.",
+    ),
+    Setting(
+        "ETL_STAGING_S3_ENDPOINT_URL", lambda: "", parse_text, "S3 API endpoint of s3:// staging (MinIO...)."
+    ),
+    Setting(
+        "ETL_STAGING_RETENTION_DAYS",
+        lambda: 7.0,
+        float,
+        "Days a failed run's staged data is kept before purge_staging deletes it.",
+    ),
+    Setting(
+        "ETL_FILE_ROOTS",
+        lambda: [str(BASE_DIR / "demo_data"), str(var_dir() / "exports")],
+        parse_list,
+        "Comma-separated folders file connectors may use.",
+    ),
+    Setting(
+        "ETL_RECORDER_TIMEOUT",
+        lambda: 5.0,
+        parse_seconds,
+        "Seconds a task, callback or the scheduler waits for one write-back to Django.",
+    ),
+    Setting(
+        "ETL_WARM_DJANGO",
+        lambda: True,
+        parse_bool,
+        "Airflow components set Django up when they start, so forked task processes inherit it.",
+    ),
+]
+
+SETTINGS: dict[str, Setting] = {setting.name: setting for setting in _DECLARED}
+
+
+def from_environment(name: str) -> Any:
+    """The setting as the environment gives it (what ``settings.py`` exports)."""
+    return SETTINGS[name].from_environment()
+
+
+def value(name: str) -> Any:
+    """The setting in force: Django's once its settings are configured, else the environment's."""
+    setting = SETTINGS[name]
+    django_conf = sys.modules.get("django.conf")
+    if django_conf is not None and _django_configured(django_conf):
+        return getattr(django_conf.settings, name, setting.default())
+    return setting.from_environment()
+
+
+def _django_configured(django_conf: Any) -> bool:
+    if django_conf.settings.configured:
+        return True
+    # Lazy settings are configured on first access when the process names a settings module.
+    return bool(os.environ.get("DJANGO_SETTINGS_MODULE"))
+
+
+def exported() -> dict[str, Any]:
+    """Every declared setting from the environment, for ``settings.py`` to re-export."""
+    return {name: setting.from_environment() for name, setting in SETTINGS.items()}
