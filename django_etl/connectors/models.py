@@ -11,15 +11,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from django_etl.connectors.choices import ConnectorType
 from django_etl.connectors.keyring import get_keyring
 from django_etl.core.models import Organization
-
-
-class ConnectorType(models.TextChoices):
-    DATABASE = "database", "Database"
-    API = "api", "API"
-    FILE = "file", "File"
-    CLOUD = "cloud", "Cloud Storage"
 
 
 class CredentialDecryptionError(ValueError):

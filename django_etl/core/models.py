@@ -7,6 +7,8 @@ import uuid
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from django_etl.core.choices import MembershipRole
+
 
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -42,13 +44,6 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class MembershipRole(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    EDITOR = "editor", "Editor"
-    VIEWER = "viewer", "Viewer"
 
 
 class OrganizationMembership(models.Model):

@@ -6,14 +6,8 @@ import uuid
 
 from django.db import models
 
+from django_etl.lineage.choices import RelationshipType
 from django_etl.runs.models import TaskRun
-
-
-class RelationshipType(models.TextChoices):
-    DIRECT = "direct", "Direct"
-    DERIVED = "derived", "Derived"
-    AGGREGATED = "aggregated", "Aggregated"
-    FILTERED = "filtered", "Filtered"
 
 
 class DataLineage(models.Model):

@@ -7,22 +7,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from django_etl.monitoring.choices import AlertLevel, AlertType
 from django_etl.runs.models import PipelineRun, TaskRun
-
-
-class AlertLevel(models.TextChoices):
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
-    CRITICAL = "critical", "Critical"
-
-
-class AlertType(models.TextChoices):
-    TASK_FAILED = "task_failed", "Task Failed"
-    PIPELINE_FAILED = "pipeline_failed", "Pipeline Failed"
-    PERFORMANCE_DEGRADATION = "performance_degradation", "Performance Degradation"
-    RESOURCE_EXHAUSTION = "resource_exhaustion", "Resource Exhaustion"
-    DATA_QUALITY = "data_quality", "Data Quality"
 
 
 class AlertQuerySet(models.QuerySet["Alert"]):

@@ -10,26 +10,8 @@ from django.db import models
 
 from django_etl.core.models import Organization
 from django_etl.pipelines import versioning
+from django_etl.pipelines.choices import DEPLOYED_STATUSES, PipelineStatus, StepType
 from django_etl.pipelines.naming import dag_id_for, task_id_for
-
-
-class PipelineStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    PAUSED = "paused", "Paused"
-    DEPRECATED = "deprecated", "Deprecated"
-
-
-class StepType(models.TextChoices):
-    EXTRACT = "extract", "Extract"
-    TRANSFORM = "transform", "Transform"
-    LOAD = "load", "Load"
-    VALIDATE = "validate", "Validate"
-    NOTIFY = "notify", "Notify"
-
-
-# Statuses whose pipelines have a DAG file (active: unpaused on creation, paused: paused on creation).
-DEPLOYED_STATUSES = (PipelineStatus.ACTIVE, PipelineStatus.PAUSED)
 
 
 class PipelineQuerySet(models.QuerySet["Pipeline"]):

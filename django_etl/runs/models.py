@@ -10,35 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_etl.pipelines.models import Pipeline, PipelineStep
-
-
-class RunStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCESS = "success", "Success"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-    TIMEOUT = "timeout", "Timeout"
-    # Task runs that never ran (deviation: see docs/data-model.md).
-    SKIPPED = "skipped", "Skipped"
-    UPSTREAM_FAILED = "upstream_failed", "Upstream failed"
-
-
-FINISHED_STATUSES = (
-    RunStatus.SUCCESS,
-    RunStatus.FAILED,
-    RunStatus.CANCELLED,
-    RunStatus.TIMEOUT,
-    RunStatus.SKIPPED,
-    RunStatus.UPSTREAM_FAILED,
-)
-
-
-class TriggerType(models.TextChoices):
-    MANUAL = "manual", "Manual"
-    SCHEDULED = "scheduled", "Scheduled"
-    API = "api", "API"
-    WEBHOOK = "webhook", "Webhook"
+from django_etl.runs.choices import RunStatus, TriggerType
 
 
 class PipelineRun(models.Model):

@@ -1,0 +1,20 @@
+"""The alert choices (seed section 5), importable without loading models."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AlertLevel(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertType(models.TextChoices):
+    TASK_FAILED = "task_failed", "Task Failed"
+    PIPELINE_FAILED = "pipeline_failed", "Pipeline Failed"
+    PERFORMANCE_DEGRADATION = "performance_degradation", "Performance Degradation"
+    RESOURCE_EXHAUSTION = "resource_exhaustion", "Resource Exhaustion"
+    DATA_QUALITY = "data_quality", "Data Quality"
