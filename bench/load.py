@@ -108,9 +108,8 @@ def run_step_process(args: tuple) -> dict[str, float]:
 
     from airflow_plugin import metrics
     from airflow_plugin.staging import Staging
-    from airflow_plugin.steps import IMPLEMENTATIONS
     from airflow_plugin.steps.context import StepRun
-    from django_etl.stepkinds import STEP_KINDS
+    from django_etl.stepkinds import STEP_KINDS, load_implementation, step_kind
 
     settings.ETL_FILE_ROOTS = [root]
     staging = Staging(staging_url)
@@ -133,7 +132,7 @@ def run_step_process(args: tuple) -> dict[str, float]:
     )
     metrics.reset_peak_memory()
     started = time.perf_counter()
-    IMPLEMENTATIONS[step_type](run)
+    load_implementation(step_kind(step_type))(run)
     seconds = time.perf_counter() - started
     peak = metrics.peak_memory_bytes() / 2**20
     staging.write_manifest(

@@ -3,7 +3,8 @@
 Each entry says everything the platform needs about a kind of step: its config model, which of its keys name
 connectors and of which types, what it does with datasets, how its rows relate to its inputs in lineage, and
 where its implementation lives (a dotted path, imported only in the task process). Neither Django nor
-Airflow is imported here. Adding a kind: one implementation module under ``airflow_plugin/steps/``, one entry
+Airflow is imported here, and the config models (pydantic) load on first use: the operators module imports
+this registry at every DAG-file parse, where only names and colours are needed. Adding a kind: one implementation module under ``airflow_plugin/steps/``, one entry
 below, ``makemigrations`` for the ``StepType`` choices (docs/architecture.md has the recipe).
 """
 
@@ -15,7 +16,6 @@ from enum import StrEnum
 from typing import Any
 
 from django_etl.errors import ConfigurationError
-from django_etl.stepkinds import schemas
 
 
 class DatasetRole(StrEnum):
@@ -43,7 +43,7 @@ class StepKind:
 
     name: str
     label: str
-    schema: type[schemas.StepOptions]
+    schema_path: str  # "module:Class" of its config model (a StepOptions), imported on first use
     implementation: str  # "module:function" taking a StepRun, imported in the task process only
     dataset_role: DatasetRole
     relationship: Relationship  # DataLineage.relationship_type of its edges unless refined below
@@ -52,6 +52,11 @@ class StepKind:
     # refines ``relationship`` from the config (a transform's operations say filter or aggregate)
     refine_relationship: Callable[[dict[str, Any]], Relationship] | None = None
     ui_color: str = "#e8f0fe"  # the task's colour in Airflow's graph view
+
+    @property
+    def schema(self) -> type[Any]:
+        """The kind's pydantic config model (``stepkinds.schemas``)."""
+        return _import(self.schema_path)
 
     def relationship_for(self, config: dict[str, Any] | None) -> Relationship:
         if self.refine_relationship is None:
@@ -90,7 +95,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind(
             name="extract",
             label="Extract",
-            schema=schemas.ExtractConfig,
+            schema_path="django_etl.stepkinds.schemas:ExtractConfig",
             implementation="airflow_plugin.steps.extract:run",
             dataset_role=DatasetRole.PRODUCE,
             relationship=Relationship.DIRECT,
@@ -100,7 +105,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind(
             name="transform",
             label="Transform",
-            schema=schemas.TransformConfig,
+            schema_path="django_etl.stepkinds.schemas:TransformConfig",
             implementation="airflow_plugin.steps.transform:run",
             dataset_role=DatasetRole.COMBINE,
             relationship=Relationship.DERIVED,
@@ -110,7 +115,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind(
             name="load",
             label="Load",
-            schema=schemas.LoadConfig,
+            schema_path="django_etl.stepkinds.schemas:LoadConfig",
             implementation="airflow_plugin.steps.load:run",
             dataset_role=DatasetRole.CONSUME,
             relationship=Relationship.DIRECT,
@@ -120,7 +125,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind(
             name="validate",
             label="Validate",
-            schema=schemas.ValidateConfig,
+            schema_path="django_etl.stepkinds.schemas:ValidateConfig",
             implementation="airflow_plugin.steps.validate:run",
             dataset_role=DatasetRole.PASS_THROUGH,
             relationship=Relationship.DIRECT,
@@ -129,7 +134,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind(
             name="notify",
             label="Notify",
-            schema=schemas.NotifyConfig,
+            schema_path="django_etl.stepkinds.schemas:NotifyConfig",
             implementation="airflow_plugin.steps.notify:run",
             dataset_role=DatasetRole.NONE,
             relationship=Relationship.DERIVED,
@@ -156,7 +161,11 @@ def relationship_for(step_type: str | None, config: dict[str, Any] | None) -> Re
 
 def load_implementation(kind: StepKind) -> Callable[[Any], None]:
     """Import a kind's implementation (in the task process: it pulls DuckDB, pyarrow, drivers)."""
+    return _import(kind.implementation)
+
+
+def _import(dotted: str) -> Any:
     from importlib import import_module
 
-    module_name, _, attribute = kind.implementation.partition(":")
+    module_name, _, attribute = dotted.partition(":")
     return getattr(import_module(module_name), attribute)

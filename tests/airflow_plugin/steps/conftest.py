@@ -64,13 +64,13 @@ def make_run(staging):
 def execute():
     """Run a StepRun's implementation and write its manifest as the runtime does; returns the manifest."""
     from airflow_plugin.runtime import build_manifest
-    from airflow_plugin.steps import IMPLEMENTATIONS
+    from django_etl.stepkinds import load_implementation, step_kind
 
     def run(step_run) -> dict[str, Any]:
         started = time.monotonic()
         error = None
         try:
-            IMPLEMENTATIONS[step_run.step["step_type"]](step_run)
+            load_implementation(step_kind(step_run.step["step_type"]))(step_run)
         except Exception as exc:
             error = str(exc)
             raise
