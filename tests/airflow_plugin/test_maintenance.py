@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from airflow_plugin.maintenance import MAINTENANCE_DAG_ID, build_maintenance_dag
-from tests.pipelines.compiler_helpers import SHAPES, make_pipeline
+from tests.support.compiler_helpers import SHAPES, make_pipeline
 
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
 

@@ -61,7 +61,7 @@ def run_pipeline(airflow_db, organization, user):
     """Make a Pipeline row and run a DAG of the real operators for it; returns (dag_run, dag_id)."""
     from django_etl.pipelines.models import Pipeline
     from django_etl.pipelines.naming import dag_id_for
-    from tests.airflow_plugin.operator_dags import write_dag_file
+    from tests.support.operator_dags import write_dag_file
 
     pipeline = Pipeline.objects.create(
         name="Orders",

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from tests.pipelines.compiler_helpers import SHAPES, make_pipeline
+from tests.support.compiler_helpers import SHAPES, make_pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from django_etl.pipelines import codegen
 from django_etl.pipelines.dagspec import build_spec
-from tests.pipelines.compiler_helpers import SHAPES, make_pipeline
+from tests.support.compiler_helpers import SHAPES, make_pipeline
 
 GOLDEN = Path(__file__).parent / "golden" / "pipeline_dag.py.golden"
 

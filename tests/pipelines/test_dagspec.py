@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from django_etl.pipelines.dagspec import build_spec
-from tests.pipelines.compiler_helpers import (
+from tests.support.compiler_helpers import (
     CHECKS,
     EXTRACT,
     NOTIFY,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.pipelines.compiler_helpers import shape_pipeline
+from tests.support.compiler_helpers import shape_pipeline
 
 pytestmark = pytest.mark.integration
 

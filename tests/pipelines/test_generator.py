@@ -12,7 +12,7 @@ import pytest
 
 from django_etl.pipelines import codegen
 from django_etl.pipelines.generator import generate
-from tests.pipelines.compiler_helpers import EXTRACT, NOTIFY, SHAPES, make_pipeline, shape_pipeline
+from tests.support.compiler_helpers import EXTRACT, NOTIFY, SHAPES, make_pipeline, shape_pipeline
 
 pytestmark = pytest.mark.integration
 

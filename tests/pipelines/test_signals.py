@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from django_etl.pipelines import versioning
-from tests.pipelines.compiler_helpers import SHAPES, make_pipeline
+from tests.support.compiler_helpers import SHAPES, make_pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""pytest plugin loaded before Django settings (``-p django_etl.testing.bootstrap``): picks the test database.
+"""pytest plugin loaded before Django settings (``-p tests.support.bootstrap``): picks the test database.
 
 Order of choice: TEST_DATABASE_URL, then DATABASE_URL if it is PostgreSQL, else a throwaway PostgreSQL
 started from the local binaries. Each test session gets its own database name, so parallel runs on one
@@ -17,7 +17,7 @@ _url = os.environ.get("TEST_DATABASE_URL") or ""
 if not _url and os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
     _url = os.environ["DATABASE_URL"]
 if not _url:
-    from django_etl.testing import throwaway_postgres
+    from tests.support import throwaway_postgres
 
     _url = throwaway_postgres.start()
 os.environ["DATABASE_URL"] = _url

@@ -43,7 +43,7 @@ def write_dag_file(folder: str | Path, spec: dict[str, Any]) -> Path:
     path.write_text(
         '"""Operator test DAG (airflow dag)."""\n'
         "import json\n\n"
-        "from tests.airflow_plugin.operator_dags import build\n\n"
+        "from tests.support.operator_dags import build\n\n"
         f"dag = build(json.loads({json.dumps(json.dumps(spec))}))\n"
     )
     return path

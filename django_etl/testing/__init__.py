@@ -1,1 +1,0 @@
-"""Test-suite support shipped with the package: environment bootstrap and a throwaway PostgreSQL."""
