@@ -8,7 +8,7 @@ PY := .venv/bin/python
 DEMO_ENV := DATABASE_URL=$(DEMO_DATABASE_URL)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast admin airflow lint format check-migrations dags clean
+.PHONY: help install demo test test-fast admin airflow lint lint-imports format check-migrations dags clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ dags: install ## Compile every active or paused pipeline into dags/generated/.
 lint: install ## ruff lint and format check.
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+lint-imports: install ## The import contracts (pyproject.toml [tool.importlinter]; docs/architecture.md).
+	.venv/bin/lint-imports --no-cache
 
 format: install ## Apply ruff's formatting and safe fixes.
 	$(PY) -m ruff format .
