@@ -65,15 +65,6 @@ class Summary:
         )
 
 
-def setting_flag(name: str, *, default: bool) -> bool:
-    """A boolean switch: the Django setting if defined, else the environment variable of that name."""
-    value = getattr(settings, name, None)
-    if value is None:
-        raw = os.environ.get(name, "").strip().lower()
-        value = default if not raw else raw not in {"0", "false", "no", "off"}
-    return bool(value)
-
-
 def generate(
     *,
     output: Path | str | None = None,
@@ -92,7 +83,7 @@ def generate(
     folder = Path(output or settings.ETL_DAGS_FOLDER)
     apply = not (check or dry_run)
     if trial_build is None:
-        trial_build = setting_flag("ETL_GENERATE_TRIAL_BUILD", default=True)
+        trial_build = bool(settings.ETL_GENERATE_TRIAL_BUILD)
     scope = None if pipeline_ids is None else {uuid.UUID(str(i)) for i in pipeline_ids}
     summary = Summary(folder=folder, applied=apply)
     if apply:

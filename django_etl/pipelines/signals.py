@@ -21,10 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 def regenerate_on_save() -> bool:
-    """ETL_REGENERATE_ON_SAVE (a Django setting, else the environment variable); on by default."""
-    from django_etl.pipelines.generator import setting_flag
+    """ETL_REGENERATE_ON_SAVE (django_etl/conf.py); on by default."""
+    from django.conf import settings
 
-    return setting_flag("ETL_REGENERATE_ON_SAVE", default=True)
+    return bool(settings.ETL_REGENERATE_ON_SAVE)
 
 
 def schedule_regeneration(pipeline_id: uuid.UUID) -> None:

@@ -6,6 +6,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_etl.runs.choices import RunStatus
 from django_etl.runs.demo_run import DEFAULT_PIPELINE, run_pipeline
 from django_etl.runs.run_report import browse_lines, report_lines
 
@@ -31,5 +32,5 @@ class Command(BaseCommand):
             self.stdout.write(line)
         for line in browse_lines(run, os.environ.get("AIRFLOW_HOME", "")):
             self.stdout.write(line)
-        if run.status != "success":
+        if run.status != RunStatus.SUCCESS:
             raise CommandError(f"the demo run ended {run.status}")
