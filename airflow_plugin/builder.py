@@ -12,8 +12,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param
 
-from airflow_plugin.callbacks import DAG_CALLBACKS, TASK_CALLBACKS
 from airflow_plugin.operators import OPERATORS
+from airflow_plugin.writeback import DAG_CALLBACKS, TASK_CALLBACKS
 
 SUPPORTED_FORMATS = {1}
 

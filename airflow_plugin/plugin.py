@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_plugin import listener
+from airflow_plugin.writeback import listener
 
 
 class DjangoEtlPlugin(AirflowPlugin):

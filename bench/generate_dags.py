@@ -135,7 +135,7 @@ def hand_written(spec: dict, *, plain: bool) -> str:
         ]
     else:
         lines += [
-            "from airflow_plugin.callbacks import DAG_CALLBACKS, TASK_CALLBACKS",
+            "from airflow_plugin.writeback import DAG_CALLBACKS, TASK_CALLBACKS",
             "from airflow_plugin.operators import OPERATORS",
             f"PIPELINE = {literal({k: v for k, v in pipeline.items() if k not in ('status', 'organization_name')})}",
         ]

@@ -84,7 +84,7 @@ def setup(server: str, steps: int):
 
 
 def write_manifests(run_id: str, dag_id: str, steps: dict) -> None:
-    from airflow_plugin.staging import Staging
+    from django_etl.dataplane.staging import Staging
 
     staging = Staging()
     schema = [{"name": "id", "type": "int64"}, {"name": "amount", "type": "double"}]
@@ -120,7 +120,20 @@ def write_manifests(run_id: str, dag_id: str, steps: dict) -> None:
         )
 
 
+def run_record(pipeline, run_id: str, start: datetime, state: str = "running"):
+    from airflow_plugin.writeback.events import RunInfo
+
+    return RunInfo(**run_dict(pipeline, run_id, start, state))
+
+
+def task_record(task_id: str, step: dict, event: str, state: str, start: datetime):
+    from airflow_plugin.writeback.events import TaskInfo
+
+    return TaskInfo(**task_dict(task_id, step, event, state, start))
+
+
 def run_dict(pipeline, run_id: str, start: datetime, state: str = "running") -> dict:
+    """A run's facts as plain JSON-able data (cold and forked processes rebuild the record from it)."""
     return {
         "dag_id": pipeline.dag_id,
         "run_id": run_id,
@@ -161,11 +174,11 @@ import airflow.configuration  # a task process has Airflow loaded already
 from datetime import datetime, UTC
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-from airflow_plugin import recorder
-from airflow_plugin.recorder_guard import setup_django
-setup_django()
+from airflow_plugin.writeback import recorder, setup
+from airflow_plugin.writeback.events import RunInfo, TaskInfo
+setup()
 t1 = time.perf_counter()
-recorder.record_task(args["run"], args["task"], {"pipeline": {}})
+recorder.record_task(RunInfo(**args["run"]), TaskInfo(**args["task"]), {"pipeline": {}})
 t2 = time.perf_counter()
 print(json.dumps({"setup": t1 - t0, "first_write": t2 - t1, "total": t2 - t0}))
 """
@@ -174,17 +187,18 @@ print(json.dumps({"setup": t1 - t0, "first_write": t2 - t1, "total": t2 - t0}))
 FORKED = """
 import time, os, sys, json
 import airflow.configuration
-from airflow_plugin import listener
+from airflow_plugin.writeback import listener
 t0 = time.perf_counter()
 listener.on_starting(component=None)  # what the scheduler and dag-processor do when they start
 warm = time.perf_counter() - t0
-from airflow_plugin import recorder
+from airflow_plugin.writeback import recorder
+from airflow_plugin.writeback.events import RunInfo, TaskInfo
 for args in json.loads(sys.argv[1]):
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # a task process forked from the executor's worker, as LocalExecutor and Celery do
         t1 = time.perf_counter()
-        recorder.record_task(args["run"], args["task"], {"pipeline": {}})
+        recorder.record_task(RunInfo(**args["run"]), TaskInfo(**args["task"]), {"pipeline": {}})
         os.write(write, json.dumps({"first_write": time.perf_counter() - t1}).encode())
         os._exit(0)
     os.waitpid(pid, 0)
@@ -235,7 +249,7 @@ def round_trips(count: int) -> list[float]:
     """The machine's own database latency, to read the other figures against."""
     from django.db import connections
 
-    from airflow_plugin.recorder_guard import ALIAS
+    from airflow_plugin.writeback.delivery import ALIAS
 
     times = []
     with connections[ALIAS].cursor() as cursor:
@@ -251,14 +265,14 @@ def queries_per_task(pipeline, steps: dict, spec: dict) -> float:
     """Database round trips of one task's two events, in a run whose row this process already wrote."""
     from django.db import connections
 
-    from airflow_plugin import recorder
-    from airflow_plugin.recorder_guard import ALIAS
+    from airflow_plugin.writeback import recorder
+    from airflow_plugin.writeback.delivery import ALIAS
 
     start = datetime(2027, 1, 1, tzinfo=UTC)
-    run = run_dict(pipeline, "manual__bench_queries", start)
+    run = run_record(pipeline, "manual__bench_queries", start)
     write_manifests(run["run_id"], pipeline.dag_id, steps)
     items = list(steps.items())
-    recorder.record_task(run, task_dict(*items[0], "execute", "running", start), {**spec, "steps": steps})
+    recorder.record_task(run, task_record(*items[0], "execute", "running", start), {**spec, "steps": steps})
     count = [0]
 
     def counter(execute, sql, params, many, context):
@@ -267,8 +281,8 @@ def queries_per_task(pipeline, steps: dict, spec: dict) -> float:
 
     with connections[ALIAS].execute_wrapper(counter):
         for task_id, step in items[1:]:
-            recorder.record_task(run, task_dict(task_id, step, "execute", "running", start), spec)
-            recorder.record_task(run, task_dict(task_id, step, "success", "success", start), spec)
+            recorder.record_task(run, task_record(task_id, step, "execute", "running", start), spec)
+            recorder.record_task(run, task_record(task_id, step, "success", "success", start), spec)
     return count[0] / (len(items) - 1)
 
 
@@ -288,10 +302,10 @@ def main() -> None:
         pipeline, steps = setup(args.server, args.steps)
         import airflow.configuration  # noqa: F401 -- as in a task process; not part of the timings
 
-        from airflow_plugin import recorder
-        from airflow_plugin.recorder_guard import setup_django
+        from airflow_plugin import writeback
+        from airflow_plugin.writeback import recorder
 
-        setup_django()
+        writeback.setup()
         spec = {
             "pipeline": {"id": str(pipeline.pk), "version": pipeline.version, "spec_hash": "sha256:bench"}
         }
@@ -300,21 +314,21 @@ def main() -> None:
             start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)
             run_id = f"manual__bench_{n}"
             write_manifests(run_id, pipeline.dag_id, steps)
-            run = run_dict(pipeline, run_id, start)
+            run = run_record(pipeline, run_id, start)
             first = {**spec, "steps": steps}
             for task_id, step in steps.items():
                 t0 = time.perf_counter()
-                recorder.record_task(run, task_dict(task_id, step, "execute", "running", start), first)
+                recorder.record_task(run, task_record(task_id, step, "execute", "running", start), first)
                 t1 = time.perf_counter()
-                recorder.record_task(run, task_dict(task_id, step, "success", "success", start), spec)
+                recorder.record_task(run, task_record(task_id, step, "success", "success", start), spec)
                 t2 = time.perf_counter()
                 execute.append(t1 - t0)
                 success.append(t2 - t1)
                 per_task.append(t2 - t0)
                 first = spec
-            tasks = [task_dict(t, s, "reconcile", "success", start) for t, s in steps.items()]
+            tasks = [task_record(t, s, "reconcile", "success", start) for t, s in steps.items()]
             t0 = time.perf_counter()
-            recorder.reconcile(run_dict(pipeline, run_id, start, "success"), tasks, "success", {})
+            recorder.reconcile(run_record(pipeline, run_id, start, "success"), tasks, "success", {})
             reconcile.append(time.perf_counter() - t0)
         from django_etl.lineage.models import DataLineage
         from django_etl.runs.models import PipelineRun, TaskRun

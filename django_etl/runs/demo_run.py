@@ -36,7 +36,7 @@ def run_pipeline(name: str = DEFAULT_PIPELINE, out: Callable[[str], None] = prin
     configure_airflow()
     from airflow.utils.db import initdb
 
-    from airflow_plugin import recorder
+    from airflow_plugin import writeback
     from django_etl.pipelines.generator import generate
     from django_etl.pipelines.models import Pipeline
     from django_etl.runs.models import PipelineRun
@@ -57,9 +57,9 @@ def run_pipeline(name: str = DEFAULT_PIPELINE, out: Callable[[str], None] = prin
     out(f"Running {pipeline.dag_id} ({name}) through Airflow in this process…")
     ran = time.monotonic()
     dag_run = dag.test()
-    recorder.flush(timeout=60)
+    writeback.flush(timeout=60)
     out(f"dag.test() took {time.monotonic() - ran:.1f} s.")
-    recorder.close_connection()
+    writeback.close_connection()
     out(f"Generated, migrated and ran in {time.monotonic() - started:.1f} s: state {_state(dag_run.state)}.")
     return PipelineRun.objects.filter(airflow_dag_id=pipeline.dag_id, airflow_run_id=dag_run.run_id).first()
 

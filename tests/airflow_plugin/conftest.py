@@ -16,9 +16,9 @@ RECORDER_DATABASES = ["default", "etl_recorder"]
 @pytest.fixture(scope="session", autouse=True)
 def recorder_alias(django_db_setup, django_db_blocker):
     """Register the recorder's alias once the default alias points at the test database."""
-    from airflow_plugin.recorder_guard import close_connection, setup_django
+    from airflow_plugin.writeback import close_connection, setup
 
-    setup_django()
+    setup()
     yield
     close_connection()  # the test database cannot be dropped while the recorder holds a connection
 
@@ -89,14 +89,14 @@ def scripted_pipeline(transactional_db, organization, user):
 @pytest.fixture
 def run_dag(airflow_db):
     """Write the spec's DAG file into the session's dags folder, run it with dag.test(), wait for write-back."""
-    from airflow_plugin import recorder
-    from tests.airflow_plugin.writeback_dags import write_dag_file
+    from airflow_plugin import writeback
+    from tests.support.writeback_dags import write_dag_file
 
     def run(spec: dict[str, Any], **test_kwargs: Any):
         path = write_dag_file(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], spec)
         dag = runpy.run_path(str(path))["dag"]
         dag_run = dag.test(**test_kwargs)
-        assert recorder.flush(timeout=60), "the recorder did not finish writing within 60 s"
+        assert writeback.flush(timeout=60), "the recorder did not finish writing within 60 s"
         return dag_run
 
     return run

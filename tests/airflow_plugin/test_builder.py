@@ -8,9 +8,9 @@ from datetime import timedelta
 import pendulum
 import pytest
 
-from airflow_plugin import callbacks
 from airflow_plugin.builder import SpecError, build_dag
 from airflow_plugin.operators import ExtractOperator, NotifyOperator, TransformOperator
+from airflow_plugin.writeback import callbacks
 
 PIPELINE_ID = "00000000-0000-0000-0000-00000000002a"
 

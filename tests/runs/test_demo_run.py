@@ -10,9 +10,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, d
 
 @pytest.fixture(scope="module", autouse=True)
 def recorder_alias(django_db_setup, django_db_blocker):
-    from airflow_plugin.recorder_guard import close_connection, setup_django
+    from airflow_plugin.writeback import close_connection, setup
 
-    setup_django()  # the recorder's alias, registered once the default alias points at the test database
+    setup()  # the recorder's alias, registered once the default alias points at the test database
     yield
     close_connection()
 

@@ -3,18 +3,22 @@
 Task hooks see what callbacks also see, plus state changes made from the UI or the REST API (then with the
 API server's TaskInstance). The DAG-run hooks run in the scheduler, which sees every task instance, so the end
 of every run reconciles all of them: skipped, upstream-failed and killed tasks fire no task event at all.
+The lifecycle hooks set Django up when a component starts and drain the delivery queue before it (or a task
+process) stops. No Django import at module level: the plugin loads this module in every Airflow process.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
 from airflow.listeners import hookimpl
 
-log = logging.getLogger("airflow_plugin.recorder")
+from airflow_plugin.writeback import delivery, events
+from django_etl import conf
+
+log = logging.getLogger("airflow_plugin.writeback")
 
 
 @hookimpl
@@ -26,21 +30,33 @@ def on_starting(component: Any) -> None:
     paying its import and set-up (about 1.6 s on a 2-core machine) before their first write-back. No
     database connection is opened here, so none is shared across the fork. ETL_WARM_DJANGO=false turns it off.
     """
-    if os.environ.get("ETL_WARM_DJANGO", "true").lower() in {"0", "false", "no", "off"}:
-        return
     try:
+        if not conf.value("ETL_WARM_DJANGO"):
+            return
         started = time.monotonic()
-        from airflow_plugin import recorder, recorder_guard  # noqa: F401  (imported to be inherited)
+        delivery.setup_django()
+        from airflow_plugin.writeback import recorder  # noqa: F401  (imported to be inherited)
 
-        recorder_guard.setup_django()
         log.info("Django set up for write-back in %.2f s", time.monotonic() - started)
     except Exception as exc:  # a broken Django configuration must not stop Airflow from starting
         log.warning("write-back warm-up skipped: %s: %s", type(exc).__name__, exc)
 
 
-def _spec_of_dag(dag: Any) -> dict[str, Any]:
-    from airflow_plugin import events
+@hookimpl
+def before_stopping(component: Any) -> None:
+    """Deliver what is still queued before a component (scheduler, dag-processor…) or a task process stops.
 
+    A task process ends with ``os._exit()`` right after this hook, and a component's exit does not wait for
+    the worker thread either: without this wait, a write its caller stopped waiting for would be lost. The
+    wait is bounded by ETL_RECORDER_TIMEOUT and costs nothing when the queue is empty.
+    """
+    try:
+        delivery.drain(component)
+    except Exception as exc:  # a listener must never break the process that calls it
+        log.warning("write-back drain skipped: %s: %s", type(exc).__name__, exc)
+
+
+def _spec_of_dag(dag: Any) -> dict[str, Any]:
     steps = events.steps_map_of_dag(dag) if dag is not None else {}
     return {"steps": steps} if steps else {}
 
@@ -54,7 +70,7 @@ def _is_pipeline_dag(dag_id: Any) -> bool:
 
 def _task(task_instance: Any, event: str, error: Any = None) -> None:
     try:
-        from airflow_plugin import events, recorder
+        from airflow_plugin.writeback import recorder
 
         if not _is_pipeline_dag(getattr(task_instance, "dag_id", None)):
             return
@@ -102,11 +118,11 @@ def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
     try:
-        from airflow_plugin import events, recorder
+        from airflow_plugin.writeback import recorder
 
         if not _is_pipeline_dag(getattr(dag_run, "dag_id", None)):
             return
-        run = {**events.run_info(dag_run), "event": "dag_run_running"}
+        run = events.run_info(dag_run, event="dag_run_running")
         recorder.run_started(run, _spec_of_dag(getattr(dag_run, "dag", None)))
     except Exception as exc:
         log.warning("write-back listener (dag run running) skipped: %s: %s", type(exc).__name__, exc)
@@ -130,7 +146,7 @@ def reconcile_dag_run(dag_run: Any, msg: str) -> None:
     """Hand every task instance of a finished run to the recorder (reads Airflow's DB in this thread)."""
     name = "?"
     try:
-        from airflow_plugin import events, recorder
+        from airflow_plugin.writeback import recorder
 
         if not _is_pipeline_dag(dag_run.dag_id):
             return

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from tests.airflow_plugin.airflow_processes import AirflowCluster
 from tests.airflow_plugin.conftest import RECORDER_DATABASES
-from tests.airflow_plugin.writeback_dags import write_dag_file
+from tests.support.airflow_processes import AirflowCluster
+from tests.support.writeback_dags import write_dag_file
 
 pytestmark = [
     pytest.mark.slow,
@@ -63,9 +63,9 @@ def test_writeback_sigkilled_task_recorded_failed_by_reconciliation(scripted_pip
         run = _wait_for_finished_run(spec["dag_id"], cluster)
     finally:
         cluster.stop()
-    from airflow_plugin import recorder
+    from airflow_plugin import writeback
 
-    recorder.flush()
+    writeback.flush()
     assert run.status == "failed"
     assert run.trigger_type == "manual"
     tasks = {t.pipeline_step.name: t for t in TaskRun.objects.filter(pipeline_run=run)}

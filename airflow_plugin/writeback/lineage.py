@@ -1,14 +1,20 @@
-"""DataLineage edges of one run: which task run handed which datasets to which other task run."""
+"""DataLineage edges of one run: which task run handed which datasets to which other task run, and how.
+
+The relationship of an edge is the operator's word (its manifest's ``relationship``) when it gives one, else
+the step kind's rule from the registry (``django_etl.stepkinds.relationship_for``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_plugin.lineage_rules import relationship_for, relationship_from_manifest
-from airflow_plugin.recorder_guard import ALIAS
+from airflow_plugin.writeback.delivery import ALIAS
+from django_etl.lineage.choices import RelationshipType
+from django_etl.runs.choices import RunStatus
+from django_etl.stepkinds import relationship_for
 
 # A hand-over happened when the target read its inputs; a target that never started read nothing.
-_READ_STATUSES = {"success", "failed", "timeout"}
+_READ_STATUSES = {RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.TIMEOUT}
 
 
 def record_lineage(pipeline_run, task_runs: dict[str, Any], manifests: dict[str, dict[str, Any]]) -> int:
@@ -70,6 +76,12 @@ def record_lineage(pipeline_run, task_runs: dict[str, Any], manifests: dict[str,
     # A concurrent reconciliation of the same run may have inserted some: the unique pair keeps one.
     DataLineage.objects.using(ALIAS).bulk_create(new_edges, ignore_conflicts=True)
     return written
+
+
+def relationship_from_manifest(manifest: dict[str, Any] | None, fallback: str) -> str:
+    """The operator's own word (manifest ``relationship``) wins over the config-based guess."""
+    value = (manifest or {}).get("relationship")
+    return value if value in RelationshipType.values else fallback
 
 
 def _producers(steps: dict[str, dict[str, Any]], manifests: dict[str, dict[str, Any]]) -> dict[str, str]:

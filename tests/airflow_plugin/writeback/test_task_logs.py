@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
-from airflow_plugin import task_logs
+from airflow_plugin.writeback import task_logs
+from airflow_plugin.writeback.events import TaskInfo
+from airflow_plugin.writeback.tasks import secrets_of_pipeline
 from tests.airflow_plugin.conftest import RECORDER_DATABASES
 
-TASK = {"task_id": "load", "try_number": 2, "map_index": -1, "state": "failed", "error": "boom"}
+TASK = TaskInfo(task_id="load", try_number=2, map_index=-1, state="failed", error="boom")
 
 
 def test_capture_masks_secrets_and_keeps_the_last_64_kib():
@@ -29,7 +32,7 @@ def test_capture_masks_secrets_and_keeps_the_last_64_kib():
 
 
 def test_capture_without_log_file_gives_a_masked_summary():
-    task = {**TASK, "task_id": "never_logged", "error": "login failed for s3cr3t-canary"}
+    task = replace(TASK, task_id="never_logged", error="login failed for s3cr3t-canary")
     text = task_logs.capture("pipeline_x", "manual__1", task, {"metrics": {"rows_out": 3}}, ["s3cr3t-canary"])
     summary = json.loads(text)
     assert summary["state"] == "failed"
@@ -40,6 +43,22 @@ def test_capture_without_log_file_gives_a_masked_summary():
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True, databases=RECORDER_DATABASES)
 def test_secrets_of_pipeline_are_the_organization_credential_values(pipeline, credential):
-    from airflow_plugin.recorder_tasks import secrets_of_pipeline
-
     assert "s3cr3t-canary" in secrets_of_pipeline(pipeline.pk)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True, databases=RECORDER_DATABASES)
+def test_secrets_of_pipeline_leave_login_names_unmasked(pipeline, organization):
+    """TaskRun.logs mask by the rule Airflow's logs use: a password is a secret, a login name is not."""
+    from django_etl.connectors.models import Credential
+
+    Credential.objects.create_encrypted(
+        name="replica login",
+        organization=organization,
+        data={"username": "reporting_reader", "password": "another-s3cret", "api": {"token": "tok-12345"}},
+    )
+    secrets = secrets_of_pipeline(pipeline.pk)
+    assert {"another-s3cret", "tok-12345"} <= set(secrets)
+    assert "reporting_reader" not in secrets
+    line = task_logs.mask("connect reporting_reader:another-s3cret", secrets)
+    assert line == "connect reporting_reader:***"

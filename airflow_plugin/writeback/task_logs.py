@@ -7,8 +7,10 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_plugin.writeback.events import TaskInfo
+from django_etl.connectors import secrets as credential_secrets
+
 MAX_LOG_BYTES = 64 * 1024
-MASK = "***"
 
 
 def log_path(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str | None:
@@ -40,37 +42,33 @@ def tail(path: str | None, limit: int = MAX_LOG_BYTES) -> str | None:
 
 
 def mask(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask what Airflow's secrets masker knows in this process, then every given secret value."""
+    """Mask what Airflow's secrets masker knows in this process, then the given secret values (the one rule)."""
     try:
         from airflow.sdk._shared.secrets_masker.secrets_masker import redact
 
         text = str(redact(text))
     except Exception:  # masker unavailable: the explicit secrets below still apply
         pass
-    for secret in sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    return credential_secrets.mask(text, secrets)
 
 
-def summary(task: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+def summary(task: TaskInfo, manifest: dict[str, Any] | None) -> str:
     """A structured stand-in when no log file is readable (e.g. dag.test() logs to the console)."""
     document = {
         "summary": "no task log file was readable; structured summary instead",
-        "state": task.get("state"),
-        "try_number": task.get("try_number"),
-        "error": task.get("error") or (manifest or {}).get("error"),
+        "state": task.state,
+        "try_number": task.try_number,
+        "error": task.error or (manifest or {}).get("error"),
         "metrics": (manifest or {}).get("metrics"),
     }
     return json.dumps(document, default=str, indent=1)
 
 
 def capture(
-    dag_id: str, run_id: str, task: dict[str, Any], manifest: dict[str, Any] | None, secrets: Iterable[str]
+    dag_id: str, run_id: str, task: TaskInfo, manifest: dict[str, Any] | None, secrets: Iterable[str]
 ) -> str:
     """TaskRun.logs for one try: masked log tail, else a masked summary; never longer than 64 KiB."""
-    text = tail(
-        log_path(dag_id, run_id, task["task_id"], task.get("try_number") or 1, task.get("map_index", -1))
-    )
+    text = tail(log_path(dag_id, run_id, task.task_id, task.try_number or 1, task.map_index))
     if text is None:
         text = summary(task, manifest)
     masked = mask(text, secrets)

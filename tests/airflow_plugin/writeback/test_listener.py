@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_plugin import listener
+from airflow_plugin.writeback import listener
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ class Broken:
 
 
 def test_listener_hooks_never_raise_on_unexpected_objects(caplog):
-    caplog.set_level("WARNING", logger="airflow_plugin.recorder")
+    caplog.set_level("WARNING", logger="airflow_plugin.writeback")
     listener.on_task_instance_success(None, Broken())
     listener.on_dag_run_failed(Broken(), "task_failure")
     listener.on_dag_run_running(Broken(), "started")
@@ -50,7 +50,7 @@ def test_listener_hooks_never_raise_on_unexpected_objects(caplog):
 
 
 def test_listener_ignores_dags_that_are_not_pipelines(caplog):
-    caplog.set_level("DEBUG", logger="airflow_plugin.recorder")
+    caplog.set_level("DEBUG", logger="airflow_plugin.writeback")
 
     class OtherTask:
         dag_id = "etl_maintenance"

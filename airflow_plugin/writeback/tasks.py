@@ -6,37 +6,46 @@ import logging
 import time
 from typing import Any
 
-from airflow_plugin import task_logs
-from airflow_plugin.recorder_guard import ALIAS, RecentRow
+from airflow_plugin.writeback import delivery, task_logs
+from airflow_plugin.writeback.delivery import ALIAS
+from airflow_plugin.writeback.events import TaskInfo
+from django_etl.connectors.secrets import secret_values
+from django_etl.runs.choices import FINISHED_STATUSES, RunStatus
 
-log = logging.getLogger("airflow_plugin.recorder")
+log = logging.getLogger("airflow_plugin.writeback")
 
 # Airflow task-instance state -> RunStatus.
 TASK_STATUS = {
-    "success": "success",
-    "failed": "failed",
-    "skipped": "skipped",
-    "upstream_failed": "upstream_failed",
-    "removed": "skipped",
-    "running": "running",
-    "up_for_retry": "running",
-    "up_for_reschedule": "running",
-    "deferred": "running",
-    "restarting": "running",
-    "queued": "pending",
-    "scheduled": "pending",
+    "success": RunStatus.SUCCESS,
+    "failed": RunStatus.FAILED,
+    "skipped": RunStatus.SKIPPED,
+    "upstream_failed": RunStatus.UPSTREAM_FAILED,
+    "removed": RunStatus.SKIPPED,
+    "running": RunStatus.RUNNING,
+    "up_for_retry": RunStatus.RUNNING,
+    "up_for_reschedule": RunStatus.RUNNING,
+    "deferred": RunStatus.RUNNING,
+    "restarting": RunStatus.RUNNING,
+    "queued": RunStatus.PENDING,
+    "scheduled": RunStatus.PENDING,
 }
-EVENT_STATUS = {"execute": "running", "success": "success", "retry": "running", "failure": "failed"}
-FINISHED = {"success", "failed", "skipped", "upstream_failed", "timeout", "cancelled"}
+# What a task event says when the task instance's state does not (yet) say more.
+EVENT_STATUS = {
+    "execute": RunStatus.RUNNING,
+    "success": RunStatus.SUCCESS,
+    "retry": RunStatus.RUNNING,
+    "failure": RunStatus.FAILED,
+}
+FINISHED = frozenset(FINISHED_STATUSES)
 TIMEOUT_ERRORS = {"AirflowTaskTimeout", "TaskDeferralTimeout"}
-_task_cache = RecentRow()
 DATASET_KEYS = ("dataset", "uri", "rows", "schema", "format")
+SECRETS_CACHE_SECONDS = 60.0
 
 
 def read_manifest(dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
     """The step's result manifest (written by the operator), or None; unreadable counts as missing."""
     try:
-        from airflow_plugin.staging import read_manifest as read
+        from django_etl.dataplane.staging import read_manifest as read
     except ImportError:
         return None
     try:
@@ -47,26 +56,25 @@ def read_manifest(dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | No
     return manifest if isinstance(manifest, dict) else None
 
 
-def task_status(task: dict[str, Any]) -> str:
-    state = task.get("state")
+def task_status(task: TaskInfo) -> RunStatus:
+    state = task.state
     status = TASK_STATUS.get(state) if state else None
-    if status is None or (task["event"] in EVENT_STATUS and state in {None, "running"}):
-        status = EVENT_STATUS.get(task["event"], status or "pending")
-    if status == "failed" and task.get("error_type") in TIMEOUT_ERRORS:
-        status = "timeout"
+    if status is None or (task.event in EVENT_STATUS and state in {None, "running"}):
+        status = EVENT_STATUS.get(task.event, status or RunStatus.PENDING)
+    if status == RunStatus.FAILED and task.error_type in TIMEOUT_ERRORS:
+        status = RunStatus.TIMEOUT
     return status
 
 
-def resolve_step_id(pipeline_run, task: dict[str, Any], spec: dict[str, Any] | None) -> str | None:
+def resolve_step_id(pipeline_run, task: TaskInfo, spec: dict[str, Any] | None) -> str | None:
     """The PipelineStep of a task: the operator's word, the run's recorded map, else the step names."""
     from django_etl.pipelines.models import PipelineStep
     from django_etl.pipelines.naming import task_id_for
 
-    task_id = task["task_id"]
-    if task.get("step_id"):
-        return str(task["step_id"])
+    if task.step_id:
+        return str(task.step_id)
     for steps in ((spec or {}).get("steps") or {}, (pipeline_run.context or {}).get("steps") or {}):
-        entry = steps.get(task_id)
+        entry = steps.get(task.task_id)
         if entry and entry.get("id"):
             return str(entry["id"])
     for step_id, name in (
@@ -74,12 +82,12 @@ def resolve_step_id(pipeline_run, task: dict[str, Any], spec: dict[str, Any] | N
         .filter(pipeline_id=pipeline_run.pipeline_id)
         .values_list("id", "name")
     ):
-        if task_id_for(name) == task_id:
+        if task_id_for(name) == task.task_id:
             return str(step_id)
     return None
 
 
-def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached: bool = False, known=None):
+def upsert_task_run(pipeline_run, task: TaskInfo, manifest, spec, *, secrets=None, cached=False, known=None):
     """Create or update the TaskRun of (run, step); a late event never rolls a finished try back.
 
     ``cached``: a task event may reuse the row this process wrote for the same task's previous event.
@@ -91,10 +99,9 @@ def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached:
 
     step_id = resolve_step_id(pipeline_run, task, spec)
     if step_id is None:
-        log.info(
-            "write-back: task %s is not a step of pipeline %s", task["task_id"], pipeline_run.pipeline_id
-        )
+        log.info("write-back: task %s is not a step of pipeline %s", task.task_id, pipeline_run.pipeline_id)
         return None
+    cache = delivery.state().task_row
     rows = TaskRun.objects.using(ALIAS)
     key = {
         "pipeline_run_id": pipeline_run.pk,
@@ -102,11 +109,11 @@ def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached:
         "run_started_at": pipeline_run.started_at,
     }
     cache_key = (pipeline_run.pk, step_id)
-    task_run = _task_cache.get(cache_key) if cached else None
+    task_run = cache.get(cache_key) if cached else None
     if known is not None:
         task_run = known.get(step_id)
     # A try's first event usually finds no row: insert straight away and read only on conflict.
-    elif task_run is None and task["event"] != "execute":
+    elif task_run is None and task.event != "execute":
         task_run = rows.filter(**key).first()
     if task_run is None:
         task_run = TaskRun(**key)
@@ -115,19 +122,19 @@ def upsert_task_run(pipeline_run, task, manifest, spec, *, secrets=None, cached:
         try:
             # Autocommit, no transaction: a failed insert leaves nothing to roll back.
             task_run.save(using=ALIAS, force_insert=True)
-            return _task_cache.put(cache_key, task_run)
+            return cache.put(cache_key, task_run)
         except IntegrityError:  # recorded meanwhile by another process, or the step was deleted
             task_run = rows.filter(**key).first()
             if task_run is None:
                 log.warning(
-                    "write-back: step %s no longer exists; task %s not recorded", step_id, task["task_id"]
+                    "write-back: step %s no longer exists; task %s not recorded", step_id, task.task_id
                 )
                 return None
     task_run.pipeline_run = pipeline_run
     changed = _apply(task_run, task, manifest, pipeline_run, secrets)
     if changed:
         task_run.save(using=ALIAS, update_fields=changed)
-    return _task_cache.put(cache_key, task_run)
+    return cache.put(cache_key, task_run)
 
 
 def rows_of_run(pipeline_run) -> dict:
@@ -140,7 +147,7 @@ def rows_of_run(pipeline_run) -> dict:
     return {str(row.pipeline_step_id): row for row in rows}
 
 
-def _apply(task_run, task, manifest, pipeline_run, secrets) -> list[str]:
+def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[str]:
     changed: set[str] = set()
 
     def put(field: str, value: Any) -> None:
@@ -148,27 +155,27 @@ def _apply(task_run, task, manifest, pipeline_run, secrets) -> list[str]:
             setattr(task_run, field, value)
             changed.add(field)
 
-    try_number = int(task.get("try_number") or 0)
+    try_number = int(task.try_number or 0)
     recorded_try = int((task_run.metrics or {}).get("try_number") or 0)
     status = task_status(task)
     stale = try_number < recorded_try or (
         try_number == recorded_try and task_run.status in FINISHED and status not in FINISHED
     )
-    if task_run.status == "timeout" and status == "failed" and try_number == recorded_try:
+    if task_run.status == RunStatus.TIMEOUT and status == RunStatus.FAILED and try_number == recorded_try:
         stale = True  # the scheduler only knows "failed"; the task itself said why
     if not stale:
         put("status", status)
         put("retry_count", max(task_run.retry_count or 0, try_number - 1))
-        if status in FINISHED and task.get("end_date"):
-            put("completed_at", task["end_date"])
+        if status in FINISHED and task.end_date:
+            put("completed_at", task.end_date)
         elif status not in FINISHED:
             put("completed_at", None)
-    start = task.get("start_date")
+    start = task.start_date
     if start and (task_run.started_at is None or start < task_run.started_at):
         put("started_at", start)
     metrics = dict(task_run.metrics or {})
     metrics["try_number"] = max(try_number, recorded_try)
-    metrics["max_tries"] = task.get("max_tries", metrics.get("max_tries", 0))
+    metrics["max_tries"] = task.max_tries
     if manifest:
         metrics.update(manifest.get("metrics") or {})
         checks = manifest.get("checks") or []
@@ -179,7 +186,7 @@ def _apply(task_run, task, manifest, pipeline_run, secrets) -> list[str]:
         put("output_data", _datasets(manifest.get("outputs")))
     if metrics != task_run.metrics:
         put("metrics", metrics)
-    if not stale and (status in FINISHED or task["event"] == "retry") and (task.get("try_number") or 0) > 0:
+    if not stale and (status in FINISHED or task.event == "retry") and try_number > 0:
         if secrets is None:
             secrets = secrets_of_pipeline(pipeline_run.pipeline_id)
         put(
@@ -200,17 +207,13 @@ def _datasets(entries: Any) -> dict[str, Any] | None:
     }
 
 
-# pipeline id -> (monotonic time, secret values); short-lived so new or rotated credentials are seen soon.
-_secrets_cache: dict[str, tuple[float, list[str]]] = {}
-SECRETS_CACHE_SECONDS = 60.0
-
-
 def secrets_of_pipeline(pipeline_id) -> list[str]:
-    """The decrypted secret values of the pipeline organization's credentials, to mask them in logs."""
+    """The secret values of the pipeline organization's credentials (the one masking rule), to mask logs."""
     from django_etl.connectors.models import Credential
     from django_etl.pipelines.models import Pipeline
 
-    cached = _secrets_cache.get(str(pipeline_id))
+    cache = delivery.state().secrets
+    cached = cache.get(str(pipeline_id))
     if cached and time.monotonic() - cached[0] < SECRETS_CACHE_SECONDS:
         return cached[1]
     values: list[str] = []
@@ -219,18 +222,8 @@ def secrets_of_pipeline(pipeline_id) -> list[str]:
     )
     for credential in Credential.objects.using(ALIAS).filter(organization_id=organization_id):
         try:
-            values.extend(_strings(credential.decrypt_data()))
+            values.extend(secret_values(credential.decrypt_data()))
         except Exception:  # an undecryptable credential cannot leak into a log either
             continue
-    _secrets_cache[str(pipeline_id)] = (time.monotonic(), values)
+    cache[str(pipeline_id)] = (time.monotonic(), values)
     return values
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []

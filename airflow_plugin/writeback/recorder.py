@@ -1,7 +1,7 @@
-"""The only writer of PipelineRun, TaskRun, Alert and DataLineage: Airflow events (plain dicts) become rows.
+"""The only writer of PipelineRun, TaskRun, Alert and DataLineage: Airflow events (typed records) become rows.
 
-Entry points (``run_started``, ``task_event``, ``run_finished``) are called by airflow_plugin.callbacks and
-airflow_plugin.listener; they never raise and wait at most ETL_RECORDER_TIMEOUT (airflow_plugin.recorder_guard).
+Entry points (``run_started``, ``task_event``, ``run_finished``, ``run_closed``) are called by the callbacks
+and the listener of this package; they never raise and wait at most ETL_RECORDER_TIMEOUT (``delivery``).
 Rows are keyed by Airflow's identity, so duplicate events, retries and re-runs update instead of adding:
 PipelineRun by (airflow_dag_id, airflow_run_id); TaskRun by (pipeline_run, pipeline_step, run_started_at);
 alerts by an ``event_key`` in their metadata; lineage by (source_task, target_task). See docs/write-back.md.
@@ -13,46 +13,46 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_plugin import recorder_guard as guard
-from airflow_plugin.recorder_alerts import ensure_alert, quality_alerts, task_failure_alert
-from airflow_plugin.recorder_guard import ALIAS, RecentRow
-from airflow_plugin.recorder_lineage import record_lineage
-from airflow_plugin.recorder_tasks import read_manifest, rows_of_run, secrets_of_pipeline, upsert_task_run
+from airflow_plugin.writeback import delivery
+from airflow_plugin.writeback.alerts import ensure_alert, quality_alerts, task_failure_alert
+from airflow_plugin.writeback.delivery import ALIAS
+from airflow_plugin.writeback.events import RunInfo, TaskInfo
+from airflow_plugin.writeback.lineage import record_lineage
+from airflow_plugin.writeback.tasks import read_manifest, rows_of_run, secrets_of_pipeline, upsert_task_run
+from django_etl.connectors.secrets import mask_sensitive_keys
+from django_etl.monitoring.choices import AlertLevel, AlertType
+from django_etl.runs.choices import RunStatus, TriggerType
 
-log = logging.getLogger("airflow_plugin.recorder")
+log = logging.getLogger("airflow_plugin.writeback")
 
 SCHEDULED_RUN_TYPES = {"scheduled", "backfill", "asset_triggered", "asset_materialization"}
 # The key a run's conf carries when the platform's webhook started it (contract with the webhook view).
 WEBHOOK_CONF_KEY = "etl_trigger"
-_run_cache = RecentRow()
-_SENSITIVE_WORDS = ("password", "secret", "token", "api_key", "apikey", "credential")
+_OPEN = {RunStatus.RUNNING, RunStatus.PENDING}
+_UNSUCCESSFUL = {RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELLED}
 
 
 # ---------------------------------------------------------------- entry points (never raise)
-def run_started(run: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
-    guard.deliver(record_run, run, spec)
+def run_started(run: RunInfo, spec: dict[str, Any] | None = None) -> None:
+    delivery.deliver(record_run, run, spec)
 
 
-def task_event(run: dict[str, Any], task: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
-    guard.deliver(record_task, run, task, spec)
+def task_event(run: RunInfo, task: TaskInfo, spec: dict[str, Any] | None = None) -> None:
+    delivery.deliver(record_task, run, task, spec)
 
 
 def run_finished(
-    run: dict[str, Any], tasks: list[dict[str, Any]], msg: str = "", spec: dict[str, Any] | None = None
+    run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str, Any] | None = None
 ) -> None:
-    guard.deliver(reconcile, run, tasks, msg, spec)
+    delivery.deliver(reconcile, run, tasks, msg, spec)
 
 
-def run_closed(run: dict[str, Any], msg: str = "") -> None:
-    guard.deliver(settle_open_run, run, msg)
+def run_closed(run: RunInfo, msg: str = "") -> None:
+    delivery.deliver(settle_open_run, run, msg)
 
 
-flush = guard.flush
-close_connection = guard.close_connection
-
-
-# ---------------------------------------------------------------- the work (runs on the recorder thread)
-def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None, *, cached: bool = False):
+# ---------------------------------------------------------------- the work (runs on the worker thread)
+def record_run(run: RunInfo, spec: dict[str, Any] | None = None, *, cached: bool = False):
     """Create or update the PipelineRun of an Airflow DAG run; None when the DAG is not a pipeline's.
 
     ``cached``: a task event may reuse the row this process read for the run's previous event (a task
@@ -65,20 +65,21 @@ def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None, *, cache
     from django_etl.runs.models import PipelineRun
 
     spec = spec or {}
-    pipeline_id = (spec.get("pipeline") or {}).get("id") or pipeline_id_from_dag_id(run["dag_id"])
+    pipeline_id = (spec.get("pipeline") or {}).get("id") or pipeline_id_from_dag_id(run.dag_id)
     if pipeline_id is None:
         return None
+    cache = delivery.state().run_row
     runs = PipelineRun.objects.using(ALIAS)
-    key = {"airflow_dag_id": run["dag_id"], "airflow_run_id": run["run_id"]}
-    existing = _run_cache.get((run["dag_id"], run["run_id"])) if cached else None
+    key = {"airflow_dag_id": run.dag_id, "airflow_run_id": run.run_id}
+    existing = cache.get((run.dag_id, run.run_id)) if cached else None
     if existing is None:
         existing = runs.filter(**key).first()
     if existing is None:
         pipeline = Pipeline.objects.using(ALIAS).filter(pk=pipeline_id).first()
         if pipeline is None:
-            log.warning("write-back: no pipeline %s for DAG %s; run not recorded", pipeline_id, run["dag_id"])
+            log.warning("write-back: no pipeline %s for DAG %s; run not recorded", pipeline_id, run.dag_id)
             return None
-        started = run.get("start_date") or datetime.now(UTC)
+        started = run.start_date or datetime.now(UTC)
         try:
             with transaction.atomic(using=ALIAS):
                 created = runs.create(
@@ -90,34 +91,32 @@ def record_run(run: dict[str, Any], spec: dict[str, Any] | None = None, *, cache
                     context=_context({}, run, spec, PipelineRun(pipeline=pipeline)),
                     **key,
                 )
-                return _run_cache.put((run["dag_id"], run["run_id"]), created)
+                return cache.put((run.dag_id, run.run_id), created)
         except IntegrityError:  # another process recorded it first
             existing = runs.get(**key)
     changed = _merge_run(existing, run, spec)
     if changed:
         existing.save(using=ALIAS, update_fields=changed)
-    return _run_cache.put((run["dag_id"], run["run_id"]), existing)
+    return cache.put((run.dag_id, run.run_id), existing)
 
 
-def record_task(run: dict[str, Any], task: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
+def record_task(run: RunInfo, task: TaskInfo, spec: dict[str, Any] | None = None) -> None:
     """One task event (execute, success, retry, failure, skipped) from a callback or the listener."""
     pipeline_run = record_run(run, spec, cached=True)
     if pipeline_run is None:
         return
     manifest = None
-    if task["event"] in {"success", "failure", "retry", "skipped"}:
-        manifest = read_manifest(run["dag_id"], run["run_id"], task["task_id"])
+    if task.event in {"success", "failure", "retry", "skipped"}:
+        manifest = read_manifest(run.dag_id, run.run_id, task.task_id)
     task_run = upsert_task_run(pipeline_run, task, manifest, spec, cached=True)
     if task_run is None:
         return
-    if task["event"] in {"retry", "failure"}:
+    if task.event in {"retry", "failure"}:
         task_failure_alert(pipeline_run, task_run, run, task, manifest)
     quality_alerts(pipeline_run, task_run, task, manifest)
 
 
-def reconcile(
-    run: dict[str, Any], tasks: list[dict[str, Any]], msg: str = "", spec: dict[str, Any] | None = None
-) -> None:
+def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str, Any] | None = None) -> None:
     """End of a DAG run: every task instance gets its TaskRun, then lineage, alerts and the run's outcome."""
     pipeline_run = record_run(run, spec)
     if pipeline_run is None:
@@ -127,101 +126,84 @@ def reconcile(
     manifests: dict[str, dict[str, Any]] = {}
     task_runs = {}
     for task in tasks:
-        manifest = read_manifest(run["dag_id"], run["run_id"], task["task_id"])
+        manifest = read_manifest(run.dag_id, run.run_id, task.task_id)
         if manifest is not None:
-            manifests[task["task_id"]] = manifest
+            manifests[task.task_id] = manifest
         task_run = upsert_task_run(pipeline_run, task, manifest, spec, secrets=secrets, known=known)
         if task_run is None:
             continue
-        task_runs[task["task_id"]] = task_run
-        if task.get("state") == "failed":
+        task_runs[task.task_id] = task_run
+        if task.state == "failed":
             task_failure_alert(pipeline_run, task_run, run, task, manifest)
         quality_alerts(pipeline_run, task_run, task, manifest)
     record_lineage(pipeline_run, task_runs, manifests)
     _settle(pipeline_run, run, tasks, task_runs, manifests, msg)
-    if pipeline_run.status == "success":
+    if pipeline_run.status == RunStatus.SUCCESS:
         _delete_staged_run(run)
 
 
-def settle_open_run(run: dict[str, Any], msg: str = "") -> None:
+def settle_open_run(run: RunInfo, msg: str = "") -> None:
     """Safety net of the DAG-level callbacks: settle a finished run the listener left open.
 
     The scheduler's reconciliation normally settled it already (then this reads one row and stops); if
     that write was lost, the run's outcome is settled from the task runs Django holds.
     """
-    if run.get("state") not in {"success", "failed"}:
+    if run.state not in {"success", "failed"}:
         return
     pipeline_run = record_run(run)
-    if pipeline_run is None or pipeline_run.status not in {"running", "pending"}:
+    if pipeline_run is None or pipeline_run.status not in _OPEN:
         return
     steps = (pipeline_run.context or {}).get("steps") or {}
     task_of_step = {entry.get("id"): task_id for task_id, entry in steps.items()}
     task_runs = {
         task_of_step.get(step_id, step_id): row for step_id, row in rows_of_run(pipeline_run).items()
     }
-    tasks = [{"task_id": task_id, "state": row.status} for task_id, row in task_runs.items()]
+    tasks = [TaskInfo(task_id=task_id, state=row.status) for task_id, row in task_runs.items()]
     _settle(pipeline_run, run, tasks, task_runs, {}, msg)
 
 
 # ---------------------------------------------------------------- PipelineRun details
-def trigger_type(run: dict[str, Any]) -> str:
+def trigger_type(run: RunInfo) -> TriggerType:
     """scheduled / manual / api / webhook, from Airflow's run type, who triggered it and the run's conf."""
-    conf = run.get("conf") or {}
-    if conf.get(WEBHOOK_CONF_KEY) == "webhook":
-        return "webhook"
-    if (run.get("run_type") or "") in SCHEDULED_RUN_TYPES:
-        return "scheduled"
-    if run.get("triggered_by") == "rest_api":
-        return "api"
-    return "manual"
+    if (run.conf or {}).get(WEBHOOK_CONF_KEY) == TriggerType.WEBHOOK:
+        return TriggerType.WEBHOOK
+    if (run.run_type or "") in SCHEDULED_RUN_TYPES:
+        return TriggerType.SCHEDULED
+    if run.triggered_by == "rest_api":
+        return TriggerType.API
+    return TriggerType.MANUAL
 
 
-def _run_status_while_running(run: dict[str, Any]) -> str:
-    return "pending" if run.get("state") in {"queued", None} else "running"
+def _run_status_while_running(run: RunInfo) -> RunStatus:
+    return RunStatus.PENDING if run.state in {"queued", None} else RunStatus.RUNNING
 
 
-def _user(run: dict[str, Any]):
+def _user(run: RunInfo):
     from django.contrib.auth import get_user_model
 
-    name = run.get("triggering_user_name")
-    if not name:
+    if not run.triggering_user_name:
         return None
-    return get_user_model().objects.using(ALIAS).filter(username=name).first()
+    return get_user_model().objects.using(ALIAS).filter(username=run.triggering_user_name).first()
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _safe_conf(value: Any) -> Any:
-    """The run's conf as JSON, with values under secret-looking keys masked."""
-    if isinstance(value, dict):
-        return {
-            str(k): "***" if any(w in str(k).lower() for w in _SENSITIVE_WORDS) else _safe_conf(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_safe_conf(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
-def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any], pipeline_run=None) -> dict:
+def _context(current: dict[str, Any], run: RunInfo, spec: dict[str, Any], pipeline_run=None) -> dict:
     """PipelineRun.context: what the run executed, so later edits of the pipeline never rewrite it."""
     context = dict(current)
-    context.setdefault("conf", _safe_conf(run.get("conf") or {}))
-    context.setdefault("logical_date", _iso(run.get("logical_date")))
-    context.setdefault("run_after", _iso(run.get("run_after")))
+    context.setdefault("conf", mask_sensitive_keys(run.conf or {}))
+    context.setdefault("logical_date", _iso(run.logical_date))
+    context.setdefault("run_after", _iso(run.run_after))
     context.setdefault(
-        "data_interval",
-        {"start": _iso(run.get("data_interval_start")), "end": _iso(run.get("data_interval_end"))},
+        "data_interval", {"start": _iso(run.data_interval_start), "end": _iso(run.data_interval_end)}
     )
-    context.setdefault("run_type", run.get("run_type"))
-    if run.get("triggered_by"):
-        context["airflow_triggered_by"] = run["triggered_by"]
-    if run.get("triggering_user_name"):
-        context.setdefault("triggering_user_name", run["triggering_user_name"])
+    context.setdefault("run_type", run.run_type)
+    if run.triggered_by:
+        context["airflow_triggered_by"] = run.triggered_by
+    if run.triggering_user_name:
+        context.setdefault("triggering_user_name", run.triggering_user_name)
     facts = spec.get("pipeline") or {}
     if facts.get("version") and context.get("spec_source") != "dag":
         # The operator's compiled spec is what really ran: it replaces the Django-side guess.
@@ -234,24 +216,24 @@ def _context(current: dict[str, Any], run: dict[str, Any], spec: dict[str, Any],
     return context
 
 
-def _merge_run(pipeline_run, run: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+def _merge_run(pipeline_run, run: RunInfo, spec: dict[str, Any]) -> list[str]:
     changed = []
     context = _context(pipeline_run.context or {}, run, spec, pipeline_run)
     if context != pipeline_run.context:
         pipeline_run.context = context
         changed.append("context")
-    if run.get("triggered_by"):
+    if run.triggered_by:
         kind = trigger_type(run)
         if kind != pipeline_run.trigger_type:
             pipeline_run.trigger_type = kind
             changed.append("trigger_type")
-    if pipeline_run.triggered_by_id is None and run.get("triggering_user_name"):
+    if pipeline_run.triggered_by_id is None and run.triggering_user_name:
         user = _user(run)
         if user is not None:
             pipeline_run.triggered_by = user
             changed.append("triggered_by")
-    rerun = run.get("state") == "running" and run.get("event") == "dag_run_running"
-    if pipeline_run.status == "pending" or (rerun and pipeline_run.status != "running"):
+    rerun = run.state == "running" and run.event == "dag_run_running"
+    if pipeline_run.status == RunStatus.PENDING or (rerun and pipeline_run.status != RunStatus.RUNNING):
         pipeline_run.status = _run_status_while_running(run)
         if rerun:
             pipeline_run.completed_at = None
@@ -260,41 +242,40 @@ def _merge_run(pipeline_run, run: dict[str, Any], spec: dict[str, Any]) -> list[
     return changed
 
 
-def _settle(pipeline_run, run, tasks, task_runs, manifests, msg: str) -> None:
-    state = run.get("state")
-    states = [t.get("state") or "none" for t in tasks]
-    if state == "success":
-        status = "success"
-    elif state == "failed":
-        status = "failed"
-        if msg == "timed_out" or any(tr.status == "timeout" for tr in task_runs.values()):
-            status = "timeout"
+def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manifests, msg: str) -> None:
+    states = [t.state or "none" for t in tasks]
+    if run.state == "success":
+        status = RunStatus.SUCCESS
+    elif run.state == "failed":
+        status = RunStatus.FAILED
+        if msg == "timed_out" or any(tr.status == RunStatus.TIMEOUT for tr in task_runs.values()):
+            status = RunStatus.TIMEOUT
         elif "manually set" in (msg or "") and any(s != "success" for s in states):
-            status = "cancelled"
+            status = RunStatus.CANCELLED
     else:
         status = _run_status_while_running(run)
-    end = run.get("end_date") or (datetime.now(UTC) if status not in {"running", "pending"} else None)
+    end = run.end_date or (datetime.now(UTC) if status not in _OPEN else None)
     pipeline_run.status = status
     pipeline_run.completed_at = end
     pipeline_run.metrics = _run_metrics(pipeline_run, states, manifests, end)
     pipeline_run.save(using=ALIAS, update_fields=["status", "completed_at", "metrics"])
-    if status in {"failed", "timeout", "cancelled"}:
-        failed = sorted(t["task_id"] for t in tasks if t.get("state") == "failed")
-        not_run = sorted(t["task_id"] for t in tasks if t.get("state") in {"upstream_failed", "skipped"})
-        level = "critical" if status != "cancelled" else "error"
-        reason = {"timeout": "timed out", "cancelled": "was cancelled"}.get(status, "failed")
+    if status in _UNSUCCESSFUL:
+        failed = sorted(t.task_id for t in tasks if t.state == "failed")
+        not_run = sorted(t.task_id for t in tasks if t.state in {"upstream_failed", "skipped"})
+        level = AlertLevel.CRITICAL if status != RunStatus.CANCELLED else AlertLevel.ERROR
+        reason = {RunStatus.TIMEOUT: "timed out", RunStatus.CANCELLED: "was cancelled"}.get(status, "failed")
         ensure_alert(
             pipeline_run,
             None,
-            alert_type="pipeline_failed",
+            alert_type=AlertType.PIPELINE_FAILED,
             level=level,
-            key=f"pipeline_failed:{run['dag_id']}:{run['run_id']}:{_iso(end)}",
-            message=f"Pipeline {pipeline_run.pipeline.name!r} {reason} (run {run['run_id']}); "
+            key=f"pipeline_failed:{run.dag_id}:{run.run_id}:{_iso(end)}",
+            message=f"Pipeline {pipeline_run.pipeline.name!r} {reason} (run {run.run_id}); "
             f"failed tasks: {', '.join(failed) or 'none'}; not run: {', '.join(not_run) or 'none'}.",
             metadata={
-                "dag_id": run["dag_id"],
-                "run_id": run["run_id"],
-                "status": status,
+                "dag_id": run.dag_id,
+                "run_id": run.run_id,
+                "status": str(status),
                 "airflow_msg": msg,
                 "failed_tasks": failed,
                 "not_run_tasks": not_run,
@@ -326,14 +307,10 @@ def _run_metrics(pipeline_run, states: list[str], manifests: dict[str, dict], en
     }
 
 
-def _delete_staged_run(run: dict[str, Any]) -> None:
+def _delete_staged_run(run: RunInfo) -> None:
     try:
-        from airflow_plugin import staging
-    except ImportError:
-        return
-    delete = getattr(staging, "delete_run", None)
-    if delete is not None:
-        try:
-            delete(run["dag_id"], run["run_id"])
-        except Exception as exc:  # staged data left behind is purged later; never fail the write-back
-            log.warning("write-back: staged data of %s not deleted: %s", run["run_id"], exc)
+        from django_etl.dataplane.staging import delete_run
+
+        delete_run(run.dag_id, run.run_id)
+    except Exception as exc:  # staged data left behind is purged later; never fail the write-back
+        log.warning("write-back: staged data of %s not deleted: %s", run.run_id, exc)

@@ -1,21 +1,25 @@
 """Task and DAG callbacks the DAG builder attaches to every generated task and DAG; they feed the recorder.
 
 They run in the task's own process (DAG callbacks in a child of the dag-processor), turn the callback context
-into plain dicts and hand them to airflow_plugin.recorder, which never raises and waits at most a short,
-configured timeout: a slow or unreachable Django database never fails a task.
+into typed records (``events``) and hand them to the recorder, which never raises and waits at most a short,
+configured timeout: a slow or unreachable Django database never fails a task. No Django import here: the
+builder imports this module at every DAG-file parse.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
-log = logging.getLogger("airflow_plugin.recorder")
+from airflow_plugin.writeback import events
+
+log = logging.getLogger("airflow_plugin.writeback")
 
 
 def _task_event(context: Any, event: str) -> None:
     try:
-        from airflow_plugin import events, recorder
+        from airflow_plugin.writeback import recorder
 
         task = context.get("task")
         step, pipeline = events.spec_of_task(task)
@@ -53,10 +57,11 @@ def on_task_retry(context: Any) -> None:
 def _dag_event(context: Any, event: str) -> None:
     # The scheduler's DAG-run listener reconciles every task; this only settles a run it left open.
     try:
-        from airflow_plugin import events, recorder
+        from airflow_plugin.writeback import recorder
 
-        run = events.run_info(context["dag_run"])
-        run["state"] = "success" if event == "success" else "failed"
+        run = replace(
+            events.run_info(context["dag_run"]), state="success" if event == "success" else "failed"
+        )
         recorder.run_closed(run, str(context.get("reason") or ""))
     except Exception as exc:
         log.warning("write-back DAG callback (%s) skipped: %s: %s", event, type(exc).__name__, exc)

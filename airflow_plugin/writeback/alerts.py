@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_plugin.recorder_guard import ALIAS
+from airflow_plugin.writeback.delivery import ALIAS
+from airflow_plugin.writeback.events import RunInfo, TaskInfo
+from django_etl.monitoring.choices import AlertLevel, AlertType
 
 KILLED_MESSAGE = "ended failed without reporting an error (killed, out of memory, or lost)"
 
@@ -27,40 +29,40 @@ def ensure_alert(pipeline_run, task_run, *, alert_type, level, key, message, met
     return True
 
 
-def task_failure_alert(pipeline_run, task_run, run, task, manifest) -> None:
+def task_failure_alert(pipeline_run, task_run, run: RunInfo, task: TaskInfo, manifest) -> None:
     """TASK_FAILED: a warning for a try that will be retried, an error for the final failure."""
-    try_number = int(task.get("try_number") or 0)
-    retrying = task["event"] == "retry" or task.get("state") == "up_for_retry"
-    error = task.get("error") or (manifest or {}).get("error") or KILLED_MESSAGE
+    try_number = int(task.try_number or 0)
+    retrying = task.event == "retry" or task.state == "up_for_retry"
+    error = task.error or (manifest or {}).get("error") or KILLED_MESSAGE
     step = task_run.pipeline_step
     if retrying:
-        level, kind = "warning", "retry"
+        level, kind = AlertLevel.WARNING, "retry"
         message = f"Step {step.name!r} failed on try {try_number} and will be retried: {error}"
     else:
-        level, kind = "error", "failed"
+        level, kind = AlertLevel.ERROR, "failed"
         message = f"Step {step.name!r} failed for good on try {try_number}: {error}"
     ensure_alert(
         pipeline_run,
         task_run,
-        alert_type="task_failed",
+        alert_type=AlertType.TASK_FAILED,
         level=level,
-        key=f"task_{kind}:{task['task_id']}:{try_number}",
+        key=f"task_{kind}:{task.task_id}:{try_number}",
         message=message,
         metadata={
-            "dag_id": run["dag_id"],
-            "run_id": run["run_id"],
-            "task_id": task["task_id"],
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "task_id": task.task_id,
             "step_id": str(step.pk),
             "step_name": step.name,
             "try_number": try_number,
-            "max_tries": task.get("max_tries"),
+            "max_tries": task.max_tries,
             "error": error,
-            "error_type": task.get("error_type"),
+            "error_type": task.error_type,
         },
     )
 
 
-def quality_alerts(pipeline_run, task_run, task, manifest: dict[str, Any] | None) -> None:
+def quality_alerts(pipeline_run, task_run, task: TaskInfo, manifest: dict[str, Any] | None) -> None:
     """DATA_QUALITY: one alert per failed check of a validate step's manifest (also when the step failed)."""
     if not manifest:
         return
@@ -74,13 +76,13 @@ def quality_alerts(pipeline_run, task_run, task, manifest: dict[str, Any] | None
         ensure_alert(
             pipeline_run,
             task_run,
-            alert_type="data_quality",
-            level="error" if severity == "error" else "warning",
-            key=f"data_quality:{task['task_id']}:{name}",
+            alert_type=AlertType.DATA_QUALITY,
+            level=AlertLevel.ERROR if severity == AlertLevel.ERROR else AlertLevel.WARNING,
+            key=f"data_quality:{task.task_id}:{name}",
             message=f"Check {name!r} of step {step.name!r} failed: {check.get('failing_count')} failing rows"
             + (f" in {dataset}" if dataset else ""),
             metadata={
-                "task_id": task["task_id"],
+                "task_id": task.task_id,
                 "step_id": str(step.pk),
                 "check": check.get("check"),
                 "name": name,

@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 PROBE = """
 import json, os, sys
-from airflow_plugin import listener
+from airflow_plugin.writeback import listener
 import django.apps
 before = "django.db.models" in sys.modules
 listener.on_starting(component=None)

@@ -1,10 +1,11 @@
-"""Relationship types of data hand-overs, from the step's type and config or the operator's manifest."""
+"""Relationship types of lineage edges: the registry's rule from the step's type and config, or the manifest's."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_plugin.lineage_rules import relationship_for, relationship_from_manifest
+from airflow_plugin.writeback.lineage import relationship_from_manifest
+from django_etl.stepkinds import relationship_for
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def test_writeback_data_quality_failure_raises_quality_alert(scripted_pipeline, 
 def test_writeback_duplicate_events_create_no_duplicates(scripted_pipeline, run_dag):
     from airflow.listeners.listener import get_listener_manager
 
-    from airflow_plugin import recorder
+    from airflow_plugin import writeback
 
     spec = scripted_pipeline(
         [
@@ -140,7 +140,7 @@ def test_writeback_duplicate_events_create_no_duplicates(scripted_pipeline, run_
     before = _counts(spec)
     # The real listener, through Airflow's own listener manager, sees the run end a second time.
     get_listener_manager().hook.on_dag_run_failed(dag_run=dag_run, msg="task_failure")
-    assert recorder.flush(timeout=60)
+    assert writeback.flush(timeout=60)
     after = _counts(spec)
     assert before == after
     assert before == {"runs": 1, "tasks": 2, "alerts": 3, "edges": 1}
@@ -182,7 +182,7 @@ def test_writeback_django_db_unreachable_does_not_fail_tasks(
             ("load", "load", ["restore"], "ok", 0),
         ]
     )
-    caplog.set_level("WARNING", logger="airflow_plugin.recorder")
+    caplog.set_level("WARNING", logger="airflow_plugin.writeback")
     dag_run = run_dag(spec)
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "success"
     skipped = [r.getMessage() for r in caplog.records if "write-back skipped (record_task)" in r.getMessage()]
@@ -241,7 +241,7 @@ def test_writeback_state_set_from_the_api_reaches_the_task_run(scripted_pipeline
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
-    from airflow_plugin import recorder
+    from airflow_plugin import writeback
 
     spec = scripted_pipeline([("extract orders", "extract", [], "fail", 0)])
     dag_run = run_dag(spec)
@@ -250,6 +250,6 @@ def test_writeback_state_set_from_the_api_reaches_the_task_run(scripted_pipeline
         ti.state = "success"  # what "mark success" in the UI does before it notifies the listeners
         get_listener_manager().hook.on_task_instance_success(previous_state="failed", task_instance=ti)
         session.rollback()
-    assert recorder.flush()
+    assert writeback.flush()
     _, tasks, _, _ = _rows(spec)
     assert tasks["extract orders"].status == "success"

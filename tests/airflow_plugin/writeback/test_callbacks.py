@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_plugin import callbacks
+from airflow_plugin.writeback import callbacks
 
 
 def test_callbacks_cover_every_task_and_dag_hook():
@@ -19,12 +19,12 @@ def test_callbacks_cover_every_task_and_dag_hook():
 
 @pytest.mark.parametrize("name", ["on_execute_callback", "on_success_callback", "on_failure_callback"])
 def test_task_callback_with_broken_context_logs_instead_of_raising(name, caplog):
-    caplog.set_level("WARNING", logger="airflow_plugin.recorder")
+    caplog.set_level("WARNING", logger="airflow_plugin.writeback")
     callbacks.TASK_CALLBACKS[name]({"ti": None})
     assert any("write-back callback" in r.getMessage() for r in caplog.records)
 
 
 def test_dag_callback_with_broken_context_logs_instead_of_raising(caplog):
-    caplog.set_level("WARNING", logger="airflow_plugin.recorder")
+    caplog.set_level("WARNING", logger="airflow_plugin.writeback")
     callbacks.on_dag_failure({})
     assert any("write-back DAG callback" in r.getMessage() for r in caplog.records)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from airflow_plugin import recorder
+from airflow_plugin.writeback import delivery, recorder
+from airflow_plugin.writeback.events import RunInfo, TaskInfo
 from tests.airflow_plugin.conftest import RECORDER_DATABASES
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases=RECORDER_DATABASES)]
@@ -21,7 +23,7 @@ def two_steps(pipeline, make_step):
 
 
 def _run(pipeline, **extra):
-    return {
+    facts = {
         "dag_id": pipeline.dag_id,
         "run_id": "manual__2026-03-14T09:00:00+00:00",
         "run_type": "manual",
@@ -35,12 +37,12 @@ def _run(pipeline, **extra):
         "start_date": T0,
         "end_date": None,
         "state": "running",
-        **extra,
     }
+    return RunInfo(**{**facts, **extra})
 
 
 def _task(task_id, event, state, try_number=1, **extra):
-    return {
+    facts = {
         "task_id": task_id,
         "map_index": -1,
         "event": event,
@@ -53,8 +55,8 @@ def _task(task_id, event, state, try_number=1, **extra):
         "step_type": None,
         "error": None,
         "error_type": None,
-        **extra,
     }
+    return TaskInfo(**{**facts, **extra})
 
 
 @pytest.mark.parametrize(
@@ -71,7 +73,8 @@ def _task(task_id, event, state, try_number=1, **extra):
 )
 def test_trigger_type_maps_airflow_runs(run_type, triggered_by, conf, expected):
     assert (
-        recorder.trigger_type({"run_type": run_type, "triggered_by": triggered_by, "conf": conf}) == expected
+        recorder.trigger_type(RunInfo("d", "r", run_type=run_type, triggered_by=triggered_by, conf=conf))
+        == expected
     )
 
 
@@ -83,7 +86,7 @@ def test_record_task_duplicate_and_late_events_keep_one_finished_row(pipeline, t
     recorder.task_event(run, _task("extract_orders", "success", "success"))
     recorder.task_event(run, _task("extract_orders", "success", "success"))
     recorder.task_event(run, _task("extract_orders", "execute", "running"))  # late, same try
-    assert recorder.flush()
+    assert delivery.flush()
     assert PipelineRun.objects.count() == 1
     (task_run,) = TaskRun.objects.all()
     assert task_run.status == "success"
@@ -99,7 +102,7 @@ def test_record_task_new_try_after_failure_reopens_the_row(pipeline, two_steps):
     run = _run(pipeline)
     recorder.task_event(run, _task("load", "failure", "failed", error="disk full"))
     recorder.task_event(run, _task("load", "execute", "running", try_number=2))  # cleared and re-run
-    assert recorder.flush()
+    assert delivery.flush()
     (task_run,) = TaskRun.objects.all()
     assert (task_run.status, task_run.retry_count, task_run.completed_at) == ("running", 1, None)
     (alert,) = Alert.objects.all()
@@ -112,8 +115,8 @@ def test_record_run_maps_user_and_keeps_the_executed_version(pipeline, two_steps
     run = _run(pipeline, triggering_user_name=user.username)
     spec = {"pipeline": {"id": str(pipeline.pk), "version": "1.0.7", "spec_hash": "sha256:abc"}}
     recorder.task_event(run, _task("load", "execute", "running"), spec)
-    recorder.run_started({**run, "triggered_by": "rest_api"}, {})  # the scheduler's view, later
-    assert recorder.flush()
+    recorder.run_started(replace(run, triggered_by="rest_api"), {})  # the scheduler's view, later
+    assert delivery.flush()
     (pipeline_run,) = PipelineRun.objects.all()
     assert pipeline_run.triggered_by == user
     assert pipeline_run.trigger_type == "api"
@@ -130,7 +133,7 @@ def test_reconcile_marked_failed_with_unfinished_tasks_is_cancelled(pipeline, tw
         _task("load", "reconcile", "skipped", try_number=0),
     ]
     recorder.run_finished(run, tasks, "Dag Run's state was manually set to `failed`.")
-    assert recorder.flush()
+    assert delivery.flush()
     (pipeline_run,) = PipelineRun.objects.all()
     assert pipeline_run.status == "cancelled"
     assert pipeline_run.metrics["duration_seconds"] == 60
@@ -145,7 +148,7 @@ def test_reconcile_dagrun_timeout_is_timeout_with_critical_alert(pipeline, two_s
     tasks = [_task("extract_orders", "reconcile", "success"), _task("load", "reconcile", "failed")]
     recorder.run_finished(run, tasks, "timed_out")
     recorder.run_finished(run, tasks, "timed_out")  # the listener fired twice
-    assert recorder.flush()
+    assert delivery.flush()
     assert PipelineRun.objects.get().status == "timeout"
     levels = sorted(Alert.objects.values_list("alert_type", "level"))
     assert levels == [("pipeline_failed", "critical"), ("task_failed", "error")]
@@ -156,13 +159,14 @@ def test_reconcile_dagrun_timeout_is_timeout_with_critical_alert(pipeline, two_s
 def test_task_event_of_unknown_dag_records_nothing(pipeline):
     from django_etl.runs.models import PipelineRun
 
-    recorder.task_event({**_run(pipeline), "dag_id": "someone_elses_dag"}, _task("t", "execute", "running"))
-    assert recorder.flush()
+    recorder.task_event(_run(pipeline, dag_id="someone_elses_dag"), _task("t", "execute", "running"))
+    assert delivery.flush()
     assert PipelineRun.objects.count() == 0
 
 
-def test_deliver_does_not_wait_beyond_the_timeout(monkeypatch):
-    monkeypatch.setenv("ETL_RECORDER_TIMEOUT", "0.5")
+def test_deliver_does_not_wait_beyond_the_timeout(settings):
+    settings.ETL_RECORDER_TIMEOUT = 0.5
+    assert delivery.timeout_seconds() == 0.5  # read through the one settings module
     release = threading.Event()
     finished = threading.Event()
 
@@ -170,32 +174,32 @@ def test_deliver_does_not_wait_beyond_the_timeout(monkeypatch):
         release.wait(10)
         finished.set()
 
-    assert recorder.guard.deliver(slow_write) is None
+    assert delivery.deliver(slow_write) is None
     assert not finished.is_set()  # the caller went on while the write was still blocked
     release.set()
-    assert recorder.flush()
+    assert delivery.flush()
     assert finished.is_set()
 
 
 def test_task_event_with_database_on_a_closed_port_never_raises(pipeline, two_steps, caplog):
     from django.db import connections
 
-    from airflow_plugin.recorder_guard import ALIAS
+    from airflow_plugin.writeback.delivery import ALIAS
 
-    recorder.close_connection()
+    delivery.close_connection()
     settings_dict = connections.settings[ALIAS]
     original = settings_dict["PORT"]
     settings_dict["PORT"] = "1"  # nothing listens there
     connections[ALIAS].settings_dict["PORT"] = "1"
-    caplog.set_level("WARNING", logger="airflow_plugin.recorder")
+    caplog.set_level("WARNING", logger="airflow_plugin.writeback")
     try:
         recorder.task_event(_run(pipeline), _task("load", "execute", "running"))
-        assert recorder.flush()
+        assert delivery.flush()
         assert any("write-back skipped" in r.getMessage() for r in caplog.records)
     finally:
         settings_dict["PORT"] = original
         connections[ALIAS].settings_dict["PORT"] = original
-        recorder.close_connection()
+        delivery.close_connection()
 
 
 def test_settle_open_run_closes_a_run_the_listener_left_open(pipeline, two_steps):
@@ -204,10 +208,10 @@ def test_settle_open_run_closes_a_run_the_listener_left_open(pipeline, two_steps
 
     run = _run(pipeline)
     recorder.task_event(run, _task("extract_orders", "failure", "failed", error="boom"))
-    finished = {**run, "state": "failed", "end_date": T0 + timedelta(minutes=1)}
+    finished = replace(run, state="failed", end_date=T0 + timedelta(minutes=1))
     recorder.run_closed(finished, "task_failure")
     recorder.run_closed(finished, "task_failure")
-    assert recorder.flush()
+    assert delivery.flush()
     pipeline_run = PipelineRun.objects.get()
     assert (pipeline_run.status, pipeline_run.completed_at) == ("failed", T0 + timedelta(minutes=1))
     assert pipeline_run.metrics["tasks_by_state"] == {"failed": 1}
@@ -217,11 +221,11 @@ def test_settle_open_run_closes_a_run_the_listener_left_open(pipeline, two_steps
 def test_settle_open_run_leaves_a_settled_run_alone(pipeline, two_steps):
     from django_etl.runs.models import PipelineRun
 
-    run = {**_run(pipeline), "state": "success", "end_date": T0 + timedelta(minutes=1)}
+    run = _run(pipeline, state="success", end_date=T0 + timedelta(minutes=1))
     recorder.run_finished(run, [_task("extract_orders", "reconcile", "success")], "success")
-    assert recorder.flush()
+    assert delivery.flush()
     settled = PipelineRun.objects.get()
-    recorder.run_closed({**run, "state": "failed"}, "late and wrong")
-    assert recorder.flush()
+    recorder.run_closed(replace(run, state="failed"), "late and wrong")
+    assert delivery.flush()
     again = PipelineRun.objects.get()
     assert (again.status, again.metrics) == ("success", settled.metrics)

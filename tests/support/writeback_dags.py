@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
 
-from airflow_plugin.callbacks import DAG_CALLBACKS, TASK_CALLBACKS
+from airflow_plugin.writeback import DAG_CALLBACKS, TASK_CALLBACKS
 
 ROWS = 10
 
@@ -77,7 +77,7 @@ class ScriptedStepOperator(BaseOperator):
 
 
 def _write_manifest(context: Any, operator: ScriptedStepOperator, checks: list, failed: bool) -> None:
-    from airflow_plugin.staging import Staging
+    from django_etl.dataplane.staging import Staging
 
     step, run = operator.step, context["dag_run"]
     inputs = [
@@ -168,7 +168,7 @@ def write_dag_file(folder: str | Path, spec: dict[str, Any]) -> Path:
     path.write_text(
         '"""Write-back test DAG (airflow dag)."""\n'
         "import json\n\n"
-        "from tests.airflow_plugin.writeback_dags import build\n\n"
+        "from tests.support.writeback_dags import build\n\n"
         f"dag = build(json.loads({json.dumps(json.dumps(spec))}))\n"
     )
     return path
