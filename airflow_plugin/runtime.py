@@ -11,9 +11,9 @@ import traceback
 from typing import Any
 
 from airflow_plugin import metrics
-from airflow_plugin.staging import Staging
 from airflow_plugin.steps.context import StepResult, StepRun
 from django_etl.connectors.secrets import mask, secret_values
+from django_etl.dataplane.staging import Staging
 from django_etl.errors import StepFailure
 from django_etl.startup import setup_django
 from django_etl.stepkinds import load_implementation, step_kind

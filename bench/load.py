@@ -107,8 +107,8 @@ def run_step_process(args: tuple) -> dict[str, float]:
     from django.conf import settings
 
     from airflow_plugin import metrics
-    from airflow_plugin.staging import Staging
     from airflow_plugin.steps.context import StepRun
+    from django_etl.dataplane.staging import Staging
     from django_etl.stepkinds import STEP_KINDS, load_implementation, step_kind
 
     settings.ETL_FILE_ROOTS = [root]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 # Loopback servers (JSON API, S3 API, PostgreSQL target schema) for the connector and operator tests.
-pytest_plugins = ["tests.connectors.servers"]
+pytest_plugins = ["tests.support.servers"]
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow_plugin.staging import DatasetInfo, Staging
-from django_etl.connectors.adapters import Adapter, adapter_for
+from django_etl.dataplane import Adapter, adapter_for
+from django_etl.dataplane.staging import DatasetInfo, Staging
 from django_etl.errors import StepFailure
 
 __all__ = ["StepFailure", "StepResult", "StepRun"]

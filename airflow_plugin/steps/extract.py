@@ -22,13 +22,13 @@ def run(step: StepRun) -> None:
         previous = step.staging.read_watermark(step.dag_id, step.task_id)
         if previous is not None and previous.get("column") == config.watermark_column:
             step.log.info("extracting rows with %s > %r", config.watermark_column, previous["value"])
-            if adapter.connector_type == "database":
+            if adapter.reads_incrementally:
                 request["watermark"] = {"column": config.watermark_column, "value": previous["value"]}
         else:
             previous = None
     tracker = WatermarkTracker(config.watermark_column, previous)
     batches = adapter.read(request, config.batch_size)
-    if previous is not None and adapter.connector_type != "database":
+    if previous is not None and not adapter.reads_incrementally:
         batches = tracker.newer(batches)
     dataset = step.output_name
     info = step.staging.write_dataset(step.output_dir(dataset), dataset, tracker.observe(batches))

@@ -127,7 +127,8 @@ class Connector(models.Model):
         return f"{self.name} ({self.get_connector_type_display()})"
 
     def clean(self) -> None:
-        from django_etl.pipelines.validation import validate_connector
+        # Imported here: the data plane's models (and pyarrow) load only when a connector is validated.
+        from django_etl.connectors.validation import validate_connector
 
         errors = validate_connector(self)
         if errors:

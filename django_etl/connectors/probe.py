@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_etl.connectors.models import Connector
+from django_etl.connectors.models import Connector, CredentialDecryptionError
+from django_etl.connectors.secrets import mask, secret_values
+from django_etl.errors import EtlError, first_line
 
 
 @dataclass(frozen=True)
@@ -16,35 +18,21 @@ class ProbeResult:
     rows: list[list[str]] = field(default_factory=list)
 
 
-def _secrets(runtime: dict[str, Any]) -> list[str]:
-    from django_etl.connectors.adapters.base import secret_values
-
-    return secret_values(runtime.get("secret", {}))
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
-
-
 def _run(connector: Connector, action) -> ProbeResult:
-    from django_etl.connectors.adapters import ConnectorError, adapter_for
-    from django_etl.connectors.models import CredentialDecryptionError
+    from django_etl.dataplane import adapter_for
 
     where = f"{connector.name}: "
     try:
         runtime = connector.runtime_settings()
     except CredentialDecryptionError as exc:
         return ProbeResult(False, where + str(exc))
-    secrets = _secrets(runtime)
+    secrets = secret_values(runtime.get("secret", {}))
     try:
         return action(adapter_for(runtime))
-    except ConnectorError as exc:
-        return ProbeResult(False, _scrub(str(exc), secrets))
+    except EtlError as exc:  # names the connector already
+        return ProbeResult(False, mask(str(exc), secrets))
     except Exception as exc:  # any library error: its type and text, with secret values blanked
-        first = (str(exc).strip().splitlines() or [""])[0]
-        return ProbeResult(False, where + _scrub(f"{type(exc).__name__}: {first}", secrets))
+        return ProbeResult(False, where + mask(f"{type(exc).__name__}: {first_line(exc)}", secrets))
 
 
 def test_connection(connector: Connector) -> ProbeResult:

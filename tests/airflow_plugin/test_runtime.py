@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.connectors.servers import PG_PASSWORD
+from tests.support.servers import PG_PASSWORD
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ PIPELINE = [
 
 
 def test_run_step_pipeline_twice_leaves_exact_rows(connectors, run_pipeline, landing):
-    from airflow_plugin.staging import read_manifest
+    from django_etl.dataplane.staging import read_manifest
 
     _, conn = connectors
     first, dag_id = run_pipeline(PIPELINE, datetime(2025, 1, 2, tzinfo=UTC))
@@ -168,7 +168,7 @@ def test_run_step_pipeline_twice_leaves_exact_rows(connectors, run_pipeline, lan
 
 
 def test_run_step_failing_check_fails_task_and_keeps_manifest(connectors, run_pipeline):
-    from airflow_plugin.staging import read_manifest
+    from django_etl.dataplane.staging import read_manifest
 
     steps = [
         PIPELINE[0],
@@ -209,7 +209,7 @@ def test_run_step_canary_secret_never_leaks(connectors, run_pipeline, capfd):
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from airflow_plugin.staging import Staging
+    from django_etl.dataplane.staging import Staging
 
     steps = [
         *PIPELINE[:1],
@@ -242,7 +242,7 @@ def test_run_step_canary_secret_never_leaks(connectors, run_pipeline, capfd):
 
 
 def test_run_step_bad_config_fails_without_retry_naming_the_step(connectors, run_pipeline):
-    from airflow_plugin.staging import read_manifest
+    from django_etl.dataplane.staging import read_manifest
 
     steps = [step("extract_orders", "extract", {"connector": "nowhere", "path": "x.csv"}, output="orders")]
     dag_run, dag_id = run_pipeline(steps, datetime(2025, 1, 2, tzinfo=UTC))
@@ -298,7 +298,7 @@ def test_airflow_error_retryable_versus_permanent():
 
     from airflow_plugin.runtime import airflow_error
     from airflow_plugin.steps.context import StepFailure
-    from django_etl.connectors.adapters import ConnectorError, SchemaDriftError
+    from django_etl.errors import ConnectorError, SchemaDriftError
 
     retryable = [ConnectorError("HTTP 503", retryable=True), psycopg.OperationalError("gone"), TimeoutError()]
     permanent = [

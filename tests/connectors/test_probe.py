@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from django_etl.connectors import probe
-from tests.connectors.servers import PG_PASSWORD
+from tests.support.servers import PG_PASSWORD
 
 pytestmark = pytest.mark.integration
 

@@ -1,27 +1,23 @@
-"""One validation layer for connectors, steps and pipelines, used by admin forms, clean() and generate_dags.
+"""One validation layer for steps and pipelines, used by admin forms, clean() and generate_dags.
 
 Every function returns a Report holding all problems at once, each naming the object and the key.
+Connectors are validated by ``django_etl.connectors.validation`` (the same Report).
 """
 
 from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError as PydanticError
-
+from django_etl import validation_report
 from django_etl.pipelines.graph import StepNode, find_cycle, upstreams
 from django_etl.pipelines.validation import datasets
-from django_etl.pipelines.validation.report import Problem, Report
-from django_etl.pipelines.validation.schemas import (
-    CONNECTOR_SCHEMAS,
-    CREDENTIAL_KEYS,
-    PipelineConfig,
-)
+from django_etl.pipelines.validation.schemas import PipelineConfig
 from django_etl.stepkinds import STEP_KINDS
 from django_etl.stepkinds.schemas import UNION_TAGS
+from django_etl.stepkinds.templating import check_templates
+from django_etl.validation_report import Problem, Report
 
 if TYPE_CHECKING:
     from django_etl.connectors.models import Connector
@@ -30,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Problem",
     "Report",
-    "validate_connector",
     "validate_pipeline",
     "validate_pipeline_config",
     "validate_step",
@@ -41,32 +36,9 @@ __all__ = [
 CRON_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
 
 
-def _loc(prefix: str, loc: Sequence[Any]) -> str:
-    text = prefix
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not str(part).startswith(("function-", "tagged-union")):
-            text += f".{part}"
-    return text
-
-
 def check_schema(report: Report, schema, data: Any, where: str, key: str, field: str) -> Any:
-    """Validate ``data`` against a pydantic schema, adding one problem per error; the parsed value or None."""
-    if not isinstance(data, dict):
-        report.add(where, key, f"must be a JSON object, not {type(data).__name__}", field=field)
-        return None
-    try:
-        return schema.model_validate(data)
-    except PydanticError as exc:
-        for error in exc.errors(include_url=False):
-            # Discriminated unions add the tag to the location: drop it, the index already names the item.
-            loc = [p for p in error["loc"] if not (isinstance(p, str) and p in UNION_TAGS)]
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            report.add(where, _loc(key, loc), message, field=field)
-        return None
+    """Validate ``data`` against a step or pipeline schema (tagged-union tags left out of locations)."""
+    return validation_report.check_schema(report, schema, data, where, key, field, union_tags=UNION_TAGS)
 
 
 def _where_pipeline(pipeline: Pipeline) -> str:
@@ -76,58 +48,6 @@ def _where_pipeline(pipeline: Pipeline) -> str:
 def _where_step(step: PipelineStep, pipeline: Pipeline | None = None) -> str:
     owner = _where_pipeline(pipeline) + " " if pipeline is not None else ""
     return f"{owner}step {step.name!r}"
-
-
-# ---------------------------------------------------------------- connectors
-
-
-def validate_connector(connector: Connector) -> Report:
-    report = Report()
-    where = f"connector {connector.name!r}"
-    schema = CONNECTOR_SCHEMAS.get(connector.connector_type)
-    if schema is None:
-        report.add(
-            where, "connector_type", f"unknown type {connector.connector_type!r}", field="connector_type"
-        )
-        return report
-    parsed = check_schema(report, schema, connector.config, where, "config", "config")
-    credential = connector.credential if connector.credential_id else None
-    if (
-        credential is not None
-        and connector.organization_id
-        and (credential.organization_id != connector.organization_id)
-    ):
-        report.add(where, "credential", "belongs to another organization", field="credential")
-    if parsed is not None:
-        needed = _credential_keys(connector.connector_type, parsed)
-        if needed and credential is None and connector.connector_type == "api":
-            report.add(where, "credential", f"auth {parsed.auth!r} needs a credential", field="credential")
-        if connector.connector_type == "file":
-            _check_file_root(report, where, parsed.root)
-    return report
-
-
-def _credential_keys(connector_type: str, parsed) -> tuple[str, ...]:
-    options = CREDENTIAL_KEYS.get(connector_type, {})
-    selector = (
-        getattr(parsed, "auth", None) or getattr(parsed, "engine", None) or getattr(parsed, "provider", "")
-    )
-    return options.get(selector, ())
-
-
-def _check_file_root(report: Report, where: str, root: str) -> None:
-    from django.conf import settings
-
-    resolved = Path(root).resolve()
-    allowed = [Path(r).resolve() for r in settings.ETL_FILE_ROOTS]
-    if not any(resolved == a or a in resolved.parents for a in allowed):
-        report.add(
-            where,
-            "config.root",
-            f"{root!r} is outside the allowed file roots ({', '.join(map(str, allowed))}); "
-            "add it to ETL_FILE_ROOTS",
-            field="config",
-        )
 
 
 # ---------------------------------------------------------------- pipelines
@@ -194,6 +114,8 @@ def validate_step(
         report.add(where, "step_type", f"unknown step type {step.step_type!r}", field="step_type")
         return report
     parsed = check_schema(report, kind.schema, step.config, where, "config", "config")
+    for key, message in check_templates(step.config, step.step_type):  # docs/security.md, "Templates"
+        report.add(where, key, message, field="config")
     if parsed is not None and pipeline is not None:
         if connectors is None:
             connectors = _connectors_of(pipeline)

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.fixture
 def staging(tmp_path):
-    from airflow_plugin.staging import Staging
+    from django_etl.dataplane.staging import Staging
 
     return Staging(str(tmp_path / "staging"))
 

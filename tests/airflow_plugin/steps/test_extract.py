@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_plugin.steps.context import StepFailure
-from django_etl.connectors.adapters import ConnectorError, SchemaDriftError
+from django_etl.errors import ConnectorError, SchemaDriftError
 from tests.airflow_plugin.steps.conftest import file_runtime
-from tests.connectors.servers import api_runtime, cloud_runtime
+from tests.support.servers import api_runtime, cloud_runtime
 
 
 def extract(make_run, connector, run_id="r1", **config):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.airflow_plugin.steps.conftest import file_runtime
-from tests.connectors.servers import api_runtime
+from tests.support.servers import api_runtime
 
 
 def test_notify_sends_email_and_slack_webhook(file_root, make_run, execute, api_server, mailoutbox, settings):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from django_etl import conf
+from django_etl.dataplane.staging import Staging
 
 
 class Command(BaseCommand):
@@ -19,12 +21,14 @@ class Command(BaseCommand):
         parser.add_argument("--staging", default=None, help="Staging location (default: ETL_STAGING_URL).")
 
     def handle(self, *args, days: float | None, staging: str | None, **options) -> None:
-        from airflow_plugin.staging import Staging
-
-        retention = settings.ETL_STAGING_RETENTION_DAYS if days is None else days
+        retention = conf.value("ETL_STAGING_RETENTION_DAYS") if days is None else days
         if retention < 0:
-            raise ValueError(f"--days must be zero or more, not {retention}")
-        deleted = Staging(staging).purge_expired(retention)
+            raise CommandError(f"--days must be zero or more, not {retention:g}")
+        location = Staging(staging)
+        try:
+            deleted = location.purge_expired(retention)
+        except OSError as exc:
+            raise CommandError(f"cannot purge staging location {location.url!r}: {exc}") from None
         for path in deleted:
             self.stdout.write(f"deleted {path}")
         self.stdout.write(f"{len(deleted)} run folder(s) older than {retention:g} day(s) deleted")

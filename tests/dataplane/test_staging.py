@@ -9,10 +9,11 @@ from io import StringIO
 import pyarrow as pa
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from airflow_plugin.staging import Staging, safe_name
-from django_etl.connectors.adapters import SchemaDriftError
-from tests.connectors.servers import S3_KEY_ID, S3_SECRET
+from django_etl.dataplane import SchemaDriftError
+from django_etl.dataplane.staging import Staging, safe_name
+from tests.support.servers import S3_KEY_ID, S3_SECRET
 
 RUN = "scheduled__2025-01-02T00:00:00+00:00"
 
@@ -81,8 +82,8 @@ def test_purge_staging_deletes_only_expired_runs(tmp_path):
     assert not (tmp_path / "dag" / "old").exists() and (tmp_path / "dag" / "new").exists()
 
 
-def test_staging_on_s3_api_server(s3_bucket, monkeypatch):
-    monkeypatch.setenv("ETL_STAGING_S3_ENDPOINT_URL", s3_bucket["endpoint"])
+def test_staging_on_s3_api_server(s3_bucket, monkeypatch, settings):
+    settings.ETL_STAGING_S3_ENDPOINT_URL = s3_bucket["endpoint"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
     staging = Staging(f"s3://{s3_bucket['name']}/staging")
@@ -95,3 +96,21 @@ def test_staging_on_s3_api_server(s3_bucket, monkeypatch):
     assert staging.open_dataset(info.uri).count_rows() == 2500
     staging.delete_run("dag", RUN)
     assert staging.read_manifest("dag", RUN, "t1") is None
+
+
+def test_purge_staging_refuses_negative_retention(tmp_path):
+    with pytest.raises(CommandError, match="--days must be zero or more, not -1"):
+        call_command("purge_staging", "--days", "-1", "--staging", str(tmp_path))
+
+
+def test_purge_staging_retention_defaults_to_the_setting(tmp_path, settings):
+    settings.ETL_STAGING_RETENTION_DAYS = 0
+    Staging(str(tmp_path)).write_manifest("dag", "any", "t", {"task_id": "t", "status": "failed"})
+    out = StringIO()
+    call_command("purge_staging", "--staging", str(tmp_path), stdout=out)
+    assert "1 run folder(s) older than 0 day(s) deleted" in out.getvalue()
+
+
+def test_staging_url_comes_from_the_setting(tmp_path, settings):
+    settings.ETL_STAGING_URL = str(tmp_path / "configured")
+    assert Staging().root == str(tmp_path / "configured")

@@ -1,4 +1,4 @@
-"""S3-compatible object storage connectors (AWS, MinIO, any S3 API through ``endpoint_url``)."""
+"""S3-compatible object storage (AWS, MinIO, any S3 API through ``endpoint_url``): read, write, check, preview."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ import fnmatch
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
+from pydantic import Field, HttpUrl
 
-from django_etl.connectors.adapters.base import Adapter
-from django_etl.connectors.adapters.formats import head, read_sources, write_stream
+from django_etl.configmodel import FileFormat, Strict
+from django_etl.dataplane.base import Adapter, WholeFileTarget
+from django_etl.dataplane.formats import head, read_sources, write_stream
+
+DEFAULT_REGION = "us-east-1"
+# Secret keys an S3 connector reads from its credential.
+CREDENTIAL_KEYS = ("access_key_id", "secret_access_key")
 
 PERMANENT_CODES = {
     "403",
@@ -24,8 +30,22 @@ PERMANENT_CODES = {
 }
 
 
-class CloudAdapter(Adapter):
+class CloudConnectorConfig(Strict):
+    provider: Literal["s3"] = "s3"
+    bucket: str = Field(..., min_length=3)
+    prefix: str = ""
+    endpoint_url: HttpUrl | None = Field(None, description="For MinIO or any S3-compatible API.")
+    region: str | None = None
+    format: FileFormat = "parquet"
+
+    def credential_keys(self) -> tuple[str, ...]:
+        return CREDENTIAL_KEYS
+
+
+class ObjectStoreAdapter(WholeFileTarget, Adapter):
     connector_type = "cloud"
+    config_model = CloudConnectorConfig
+    config: CloudConnectorConfig
 
     def client(self):
         import boto3
@@ -33,8 +53,9 @@ class CloudAdapter(Adapter):
 
         return boto3.client(
             "s3",
-            endpoint_url=str(self.config["endpoint_url"]) if self.config.get("endpoint_url") else None,
-            region_name=self.config.get("region") or "us-east-1",
+            # HttpUrl adds a "/" to a bare host; botocore wants the endpoint as typed.
+            endpoint_url=str(self.config.endpoint_url).rstrip("/") if self.config.endpoint_url else None,
+            region_name=self.config.region or DEFAULT_REGION,
             aws_access_key_id=self.secret.get("access_key_id") or None,
             aws_secret_access_key=self.secret.get("secret_access_key") or None,
             config=Config(
@@ -44,10 +65,10 @@ class CloudAdapter(Adapter):
 
     @property
     def bucket(self) -> str:
-        return self.config["bucket"]
+        return self.config.bucket
 
     def key(self, path: str) -> str:
-        prefix = self.config.get("prefix", "").strip("/")
+        prefix = self.config.prefix.strip("/")
         path = path.lstrip("/")
         if ".." in path.split("/"):
             raise self.fail(f"path {path!r} may not contain '..'")
@@ -91,7 +112,7 @@ class CloudAdapter(Adapter):
         keys = self.matches(pattern)
         if not keys:
             raise self.fail(f"no object matches {pattern!r} in bucket {self.bucket!r}")
-        fmt = request.get("format") or self.config.get("format", "parquet")
+        fmt = request.get("format") or self.config.format
         try:
             yield from read_sources(
                 self._downloads(keys, fmt),
@@ -113,17 +134,17 @@ class CloudAdapter(Adapter):
                 yield local.name, f"object {key!r}"
 
     def sample(self, limit: int = 10) -> pa.Table:
-        fmt = self.config.get("format", "parquet")
+        fmt = self.config.format
         keys = self.matches(f"*.{fmt}") or self.matches(f"*/*.{fmt}")
         if not keys:
             raise self.fail(f"no .{fmt} object under the prefix to preview")
-        prefix = self.config.get("prefix", "").strip("/")
+        prefix = self.config.prefix.strip("/")
         relative = keys[0][len(prefix) + 1 :] if prefix else keys[0]
         return head(self.read({"path": relative, "format": fmt}, limit), limit)
 
     def write(self, path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str | None) -> int:
         """Write to a temporary file, then one upload: the object appears whole or not at all."""
-        fmt = fmt or self.config.get("format", "parquet")
+        fmt = fmt or self.config.format
         key = self.key(path)
         handle, temporary = tempfile.mkstemp(suffix=f".{fmt}")
         os.close(handle)

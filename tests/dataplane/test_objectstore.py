@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from django_etl.connectors.adapters import ConnectorError, adapter_for
-from tests.connectors.servers import S3_SECRET, cloud_runtime
+from django_etl.dataplane import ConnectorError, adapter_for
+from tests.support.servers import S3_SECRET, cloud_runtime
 
 
 def put(bucket, key: str, body: bytes) -> None:
@@ -48,3 +48,18 @@ def test_cloud_missing_bucket_fails_permanently_without_secret(s3_bucket):
 def test_cloud_missing_objects_named(s3_bucket):
     with pytest.raises(ConnectorError, match=r"no object matches 'none/\*\.csv'"):
         list(adapter_for(cloud_runtime(s3_bucket)).read({"path": "none/*.csv"}, 10))
+
+
+def test_cloud_load_uploads_the_staged_dataset_as_one_object(s3_bucket, tmp_path):
+    from django_etl.dataplane import LoadRequest
+    from django_etl.dataplane.staging import Staging
+
+    staging = Staging(str(tmp_path / "staging"))
+    table = pa.table({"id": [1, 2]})
+    info = staging.write_dataset(staging.dataset_dir("d", "r", "t", "rows"), "rows", table.to_batches())
+    written = adapter_for(cloud_runtime(s3_bucket)).load(
+        LoadRequest("d", "r", "load", path="out/rows.csv"), staging.reader(info.uri)
+    )
+    assert (written.uri, written.rows) == ("cloud://lake/out/rows.csv", 2)
+    body = s3_bucket["client"].get_object(Bucket=s3_bucket["name"], Key="landing/out/rows.csv")["Body"].read()
+    assert body.decode().splitlines() == ['"id"', "1", "2"]

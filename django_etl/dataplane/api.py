@@ -1,18 +1,43 @@
-"""HTTP(S) JSON API connectors: auth from the credential, pagination, retries with backoff, timeouts."""
+"""HTTP(S) JSON APIs: config, auth from the credential, pagination, retries with backoff, timeouts, POSTs."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 import pyarrow as pa
+from pydantic import Field, HttpUrl
 
-from django_etl.connectors.adapters.base import Adapter, batches_of_rows
+from django_etl.configmodel import Strict
+from django_etl.dataplane.base import Adapter
+from django_etl.dataplane.batches import batches_of_rows
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_BACKOFF_SECONDS = 30.0
+
+
+# Secret keys an API connector reads from its credential, by auth style.
+CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "api_key": ("api_key",),
+    "none": (),
+}
+
+
+class ApiConnectorConfig(Strict):
+    base_url: HttpUrl
+    auth: Literal["none", "bearer", "basic", "api_key"] = "none"
+    api_key_header: str = "X-API-Key"
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(30, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    verify_tls: bool = True
+
+    def credential_keys(self) -> tuple[str, ...]:
+        return CREDENTIAL_KEYS[self.auth]
 
 
 def dig(document: Any, dotted: str | None) -> Any:
@@ -28,32 +53,34 @@ def dig(document: Any, dotted: str | None) -> Any:
 
 class ApiAdapter(Adapter):
     connector_type = "api"
+    config_model = ApiConnectorConfig
+    config: ApiConnectorConfig
     backoff_base = 0.5  # seconds; doubled on each retry (tests lower it)
 
     def session(self):
         import requests
 
         session = requests.Session()
-        session.headers.update({"Accept": "application/json", **self.config.get("headers", {})})
-        auth = self.config.get("auth", "none")
+        session.headers.update({"Accept": "application/json", **self.config.headers})
+        auth = self.config.auth
         if auth == "bearer":
             session.headers["Authorization"] = f"Bearer {self.secret.get('token', '')}"
         elif auth == "basic":
             session.auth = (self.secret.get("username", ""), self.secret.get("password", ""))
         elif auth == "api_key":
-            session.headers[self.config.get("api_key_header", "X-API-Key")] = self.secret.get("api_key", "")
-        session.verify = self.config.get("verify_tls", True)
+            session.headers[self.config.api_key_header] = self.secret.get("api_key", "")
+        session.verify = self.config.verify_tls
         return session
 
     def url(self, endpoint: str) -> str:
-        return urljoin(str(self.config["base_url"]).rstrip("/") + "/", (endpoint or "").lstrip("/"))
+        return urljoin(str(self.config.base_url).rstrip("/") + "/", (endpoint or "").lstrip("/"))
 
     def request(self, session, method: str, url: str, **kwargs: Any):
         """One call with retries on 429/5xx and network errors; raises ConnectorError naming the status."""
         import requests
 
-        retries = int(self.config.get("max_retries", 3))
-        timeout = float(self.config.get("timeout_seconds", 30))
+        retries = self.config.max_retries
+        timeout = self.config.timeout_seconds
         shown = url.split("?", 1)[0]  # query strings may carry tokens
         for attempt in range(retries + 1):
             last_try = attempt == retries

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from django_etl.connectors.adapters import ConnectorError, SchemaDriftError, adapter_for
+from django_etl.dataplane import ConnectorError, SchemaDriftError, adapter_for
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_file_write_replaces_atomically(root):
 
 
 def test_file_read_csv_in_pieces_keeps_rows_and_types(root, monkeypatch):
-    from django_etl.connectors.adapters import formats
+    from django_etl.dataplane import formats
 
     monkeypatch.setattr(
         formats, "CSV_PIECE", 64
@@ -100,9 +100,51 @@ def test_file_read_csv_in_pieces_keeps_rows_and_types(root, monkeypatch):
 
 
 def test_file_read_csv_value_no_longer_fitting_type_is_named(root, monkeypatch):
-    from django_etl.connectors.adapters import formats
+    from django_etl.dataplane import formats
 
     monkeypatch.setattr(formats, "CSV_PIECE", 16)
     (root / "t.csv").write_text("id,v\n1,10\n2,20\n3,30\n4,oops\n")
     with pytest.raises(ConnectorError, match=r"file 't.csv' is not valid csv: .*invalid value 'oops'"):
         read(files(root), path="t.csv")
+
+
+def test_file_load_writes_the_staged_dataset_whole(root, tmp_path):
+    from django_etl.dataplane import LoadRequest
+    from django_etl.dataplane.staging import Staging
+
+    staging = Staging(str(tmp_path / "staging"))
+    table = pa.table({"id": [1, 2, 3]})
+    info = staging.write_dataset(staging.dataset_dir("d", "r", "t", "rows"), "rows", table.to_batches())
+    request = LoadRequest("d", "r", "load", mode="replace", path="out/rows.parquet", format="parquet")
+    written = files(root).load(request, staging.reader(info.uri))
+    assert (written.target, written.uri, written.rows) == (
+        "out/rows.parquet",
+        "file://landing/out/rows.parquet",
+        3,
+    )
+    assert pq.read_table(root / "out" / "rows.parquet").num_rows == 3
+
+
+@pytest.mark.parametrize("mode", ["upsert", "replace_interval"])
+def test_file_load_refuses_database_modes_naming_the_key(root, tmp_path, mode):
+    from django_etl.dataplane import LoadRequest
+    from django_etl.dataplane.staging import Staging
+    from django_etl.errors import StepFailure
+
+    staging = Staging(str(tmp_path / "staging"))
+    info = staging.write_dataset(
+        staging.dataset_dir("d", "r", "t", "rows"), "rows", pa.table({"id": [1]}).to_batches()
+    )
+    request = LoadRequest("d", "r", "load", mode=mode, path="x.csv")
+    with pytest.raises(
+        StepFailure, match=f"mode '{mode}' applies to database targets; files take append or replace"
+    ):
+        files(root).load(request, staging.reader(info.uri))
+    assert not (root / "x.csv").exists()
+
+
+def test_file_config_keeps_one_format_default():
+    from django_etl.dataplane import parse_config
+
+    assert parse_config("file", {"root": "/data"}).format == "csv"
+    assert parse_config("cloud", {"bucket": "lake"}).format == "parquet"

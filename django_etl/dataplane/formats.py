@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, get_args
 
 import pyarrow as pa
 
-FORMATS = ("csv", "jsonl", "parquet")
+from django_etl.configmodel import FileFormat
+from django_etl.dataplane.batches import conform_to
+
+FORMATS: tuple[str, ...] = get_args(FileFormat)
 # Bytes per CSV/JSON block: big enough for the multi-threaded parser, small enough to keep memory flat.
 BLOCK_SIZE = 8 << 20
 CSV_PIECE = 32 << 20
@@ -44,8 +47,6 @@ def read_sources(
     Sources are consumed one at a time, so a source may be a temporary file that lives only until the next
     one is asked for. Malformed content raises ValueError, a schema change SchemaDriftError, naming the label.
     """
-    from django_etl.connectors.adapters.schema import conform_to
-
     schema = None
     for source, label in sources:
         for batch in read_stream(source, fmt, batch_size=batch_size, delimiter=delimiter, label=label):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from django_etl.connectors.adapters import ConnectorError, adapter_for
-from tests.connectors.servers import TOKEN, api_runtime
+from django_etl.dataplane import ConnectorError, adapter_for
+from tests.support.servers import TOKEN, api_runtime
 
 
 @pytest.fixture

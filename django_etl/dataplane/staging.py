@@ -3,7 +3,7 @@
 Layout: ``<staging>/<dag_id>/<run_id>/<task_id>/manifest.json`` next to the task's datasets
 ``<staging>/<dag_id>/<run_id>/<task_id>/data/<dataset>/part-00000.parquet``; watermarks promoted from
 successful runs live in ``<staging>/_state/<dag_id>/<task_id>/watermark.json``. Nothing here imports Airflow or
-Django models, so Django commands (purge_staging) and the write-back code use it from any process.
+Django, so Django commands (purge_staging), the steps and the write-back code use it from any process.
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from django_etl.connectors.adapters.schema import conform_to
+from django_etl import conf
+from django_etl.dataplane.batches import conform_to
 
 MANIFEST = "manifest.json"
 STATE_DIR = "_state"
 
 
 def staging_url() -> str:
-    """The configured staging location (settings.ETL_STAGING_URL, else the environment variable)."""
-    try:
-        from django.conf import settings
-
-        return str(settings.ETL_STAGING_URL)
-    except Exception:  # settings not configurable in this process: the environment is the same source
-        return os.environ.get("ETL_STAGING_URL", os.path.join(os.getcwd(), "var", "staging"))
+    """The configured staging location (ETL_STAGING_URL)."""
+    return str(conf.value("ETL_STAGING_URL"))
 
 
 def safe_name(value: str) -> str:
@@ -44,15 +40,13 @@ def safe_name(value: str) -> str:
 
 
 def _s3_filesystem() -> pafs.S3FileSystem:
-    endpoint = os.environ.get("ETL_STAGING_S3_ENDPOINT_URL", "")
-    options: dict[str, Any] = {"region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    # Credentials and region come from the AWS SDK's own chain (AWS_ACCESS_KEY_ID, AWS_DEFAULT_REGION,
+    # profiles...); its region falls back to us-east-1.
+    endpoint = str(conf.value("ETL_STAGING_S3_ENDPOINT_URL"))
+    options: dict[str, Any] = {}
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         options.update(endpoint_override=host.rstrip("/") or endpoint, scheme=scheme or "https")
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        options.update(
-            access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-        )
     return pafs.S3FileSystem(**options)
 
 

@@ -1,4 +1,4 @@
-"""File connectors: CSV, JSON lines and Parquet by path or glob, confined to the connector's root folder."""
+"""Files: CSV, JSON lines and Parquet by path or glob, read and written inside the connector's root folder."""
 
 from __future__ import annotations
 
@@ -9,21 +9,44 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pydantic import Field
 
-from django_etl.connectors.adapters.base import Adapter
-from django_etl.connectors.adapters.formats import head, read_sources, write_stream
+from django_etl import conf
+from django_etl.configmodel import FileFormat, Strict
+from django_etl.dataplane.base import Adapter, WholeFileTarget
+from django_etl.dataplane.formats import head, read_sources, write_stream
 
 
-class FileAdapter(Adapter):
+class FileConnectorConfig(Strict):
+    root: str = Field(
+        ..., min_length=1, description="Folder the connector may read and write, under ETL_FILE_ROOTS."
+    )
+    format: FileFormat = "csv"
+
+    def credential_keys(self) -> tuple[str, ...]:
+        return ()
+
+
+def allowed_roots() -> list[Path]:
+    """The folders file connectors may use (ETL_FILE_ROOTS), resolved."""
+    return [Path(r).resolve() for r in conf.value("ETL_FILE_ROOTS")]
+
+
+def is_allowed_root(root: str | Path) -> bool:
+    """Whether a connector's root folder is one of the allowed roots or inside one."""
+    resolved = Path(root).resolve()
+    return any(resolved == a or a in resolved.parents for a in allowed_roots())
+
+
+class FileAdapter(WholeFileTarget, Adapter):
     connector_type = "file"
+    config_model = FileConnectorConfig
+    config: FileConnectorConfig
 
     @property
     def root(self) -> Path:
-        from django.conf import settings
-
-        root = Path(self.config["root"]).resolve()
-        allowed = [Path(r).resolve() for r in settings.ETL_FILE_ROOTS]
-        if not any(root == a or a in root.parents for a in allowed):
+        root = Path(self.config.root).resolve()
+        if not is_allowed_root(root):
             raise self.fail(f"root {str(root)!r} is outside the allowed file roots (ETL_FILE_ROOTS)")
         return root
 
@@ -61,7 +84,7 @@ class FileAdapter(Adapter):
         files = self.matches(pattern)
         if not files:
             raise self.fail(f"no file matches {pattern!r} under the root folder")
-        fmt = request.get("format") or self.config.get("format", "csv")
+        fmt = request.get("format") or self.config.format
         sources = ((str(path), f"file {str(path.relative_to(self.root))!r}") for path in files)
         try:
             yield from read_sources(
@@ -71,7 +94,7 @@ class FileAdapter(Adapter):
             raise self.fail(str(exc)) from None
 
     def sample(self, limit: int = 10) -> pa.Table:
-        fmt = self.config.get("format", "csv")
+        fmt = self.config.format
         files = self.matches(f"**/*.{fmt}")
         if not files:
             raise self.fail(f"no .{fmt} file under the root folder to preview")
@@ -81,7 +104,7 @@ class FileAdapter(Adapter):
         """Write atomically: a temporary file in the same folder, renamed over the target (re-runs replace)."""
         target = self.resolve(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fmt = fmt or self.config.get("format", "csv")
+        fmt = fmt or self.config.format
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(handle)
         try:

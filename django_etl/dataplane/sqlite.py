@@ -1,0 +1,225 @@
+"""SQLite end to end: config, connect, read, and loads in the same four modes and ledger as PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from django_etl.configmodel import Strict
+from django_etl.dataplane import ledger
+from django_etl.dataplane.base import Adapter, LoadRequest, Written
+from django_etl.dataplane.batches import batches_of_rows
+from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, quote, split_table_name
+from django_etl.errors import SchemaDriftError, StepFailure
+
+if TYPE_CHECKING:
+    from django_etl.dataplane.staging import StagedReader
+
+BUSY_TIMEOUT_SECONDS = 20
+INSERT_BATCH_ROWS = 20_000
+
+
+class SqliteConnectorConfig(Strict):
+    engine: Literal["sqlite"]
+    path: str | None = Field(None, description="SQLite file path.")
+
+    @model_validator(mode="after")
+    def engine_needs(self) -> SqliteConnectorConfig:
+        if not self.path:
+            raise ValueError("a sqlite connector needs 'path'")
+        return self
+
+    def credential_keys(self) -> tuple[str, ...]:
+        return ()
+
+
+def sqlite_type(kind: pa.DataType) -> str:
+    """The column type a staged Arrow type is created as (loads)."""
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return "INTEGER"
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "REAL"
+    return "TEXT"
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    placeholder="?",
+    text="TEXT",
+    bigint="INTEGER",
+    timestamp="TEXT",
+    now="CURRENT_TIMESTAMP",
+    column_type=sqlite_type,
+)
+
+
+def to_sqlite(value: Any) -> Any:
+    # Timestamps as ISO text with a space, the form SQLite's date functions compare correctly.
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _sqlite_value(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+class SqliteAdapter(Adapter):
+    connector_type = "database"
+    config_model = SqliteConnectorConfig
+    reads_incrementally = True
+    config: SqliteConnectorConfig
+
+    def connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(self.config.path, timeout=BUSY_TIMEOUT_SECONDS)
+        except sqlite3.Error as exc:
+            raise self.fail(f"cannot open SQLite file {self.config.path!r}: {exc}") from None
+
+    def check(self) -> str:
+        conn = self.connect()
+        try:
+            count = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise self.fail(f"not a SQLite database: {exc}") from None
+        finally:
+            conn.close()
+        return f"opened SQLite file with {count} table(s)"
+
+    def read(self, request: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
+        query, params = self._query(request)
+        conn = self.connect()
+        try:
+            cursor = conn.execute(query, params)
+            names = [d[0] for d in cursor.description]
+
+            def rows():
+                while chunk := cursor.fetchmany(batch_size):
+                    for row in chunk:
+                        yield {n: _sqlite_value(v) for n, v in zip(names, row, strict=True)}
+
+            yield from batches_of_rows(rows(), batch_size)
+        except sqlite3.OperationalError as exc:
+            retryable = "locked" in str(exc)
+            raise self.fail(f"query failed: {exc}", retryable=retryable) from None
+        except SchemaDriftError:
+            raise
+        finally:
+            conn.close()
+
+    def _query(self, request: dict[str, Any]) -> tuple[str, list[Any]]:
+        watermark = request.get("watermark")
+        if request.get("query"):
+            query = request["query"].strip().rstrip(";")
+        elif request.get("table"):
+            query = "SELECT * FROM " + ledger.qualified(split_table_name(request["table"]))
+        else:
+            raise self.fail("the extract needs 'query' or 'table'")
+        if watermark is None:
+            return query, []
+        return (
+            f"SELECT * FROM ({query}) AS etl_source WHERE {quote(watermark['column'])} > ?",
+            [watermark["value"]],
+        )
+
+    def sample(self, limit: int = 10) -> pa.Table:
+        conn = self.connect()
+        try:
+            row = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                f"AND name <> '{ledger.LEDGER}' ORDER BY name LIMIT 1"
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise self.fail("the database has no table to preview")
+        batches = list(self.read({"table": row[0]}, limit))
+        return pa.Table.from_batches(batches[:1]).slice(0, limit) if batches else pa.table({})
+
+    def load(self, request: LoadRequest, dataset: StagedReader) -> Written:
+        """Insert a staged dataset into ``request.table`` in one transaction that also records the ledger row."""
+        if not request.table:
+            raise StepFailure("a database load needs 'table'")
+        parts = split_table_name(request.table)
+        book = Ledger(SQLITE, ())  # one ledger per SQLite file, in its main database
+        conn = self.connect()
+        conn.isolation_level = None  # explicit BEGIN/COMMIT below
+        try:
+            book.ensure(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = guarded_load(
+                    conn,
+                    book,
+                    request,
+                    lambda: prepare_target(
+                        conn, SQLITE, request, parts, table_columns(conn, parts), dataset.schema
+                    ),
+                    lambda: write_rows(conn, request, parts, dataset),
+                )
+                conn.execute("COMMIT" if rows is not None else "ROLLBACK")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            if rows is None:
+                return self._written(request, 0, skipped=ledger.SKIPPED)
+            ledger.fault("after_commit")
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "no such table" in text:
+                raise StepFailure(f"missing table: {text}") from None
+            raise StepFailure(f"SQLite load failed: {text}", retryable="locked" in text) from None
+        except sqlite3.DatabaseError as exc:
+            raise StepFailure(f"SQLite load into {request.table!r} refused: {exc}") from None
+        finally:
+            conn.close()
+        return self._written(request, rows)
+
+    def _written(self, request: LoadRequest, rows: int, skipped: str | None = None) -> Written:
+        return Written(str(request.table), f"sqlite:///{self.config.path}#{request.table}", rows, skipped)
+
+
+def table_columns(conn: sqlite3.Connection, parts: tuple[str, ...]) -> list[str]:
+    """The table's columns in order; empty when it does not exist."""
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({ledger.qualified(parts)})").fetchall()]
+
+
+def write_rows(conn: sqlite3.Connection, request: LoadRequest, parts: tuple[str, ...], dataset) -> int:
+    table = ledger.qualified(parts)
+    columns = dataset.schema.names
+    if request.mode == "replace":
+        conn.execute(f"DELETE FROM {table}")
+    elif request.mode == "replace_interval":
+        start, end = request.interval()
+        column = quote(request.interval_column)
+        conn.execute(
+            f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", [to_sqlite(start), to_sqlite(end)]
+        )
+    names = ", ".join(quote(c) for c in columns)
+    statement = f"INSERT INTO {table} ({names}) VALUES ({SQLITE.marks(len(columns))})"
+    if request.mode == "upsert":
+        keys = ", ".join(quote(k) for k in request.key)
+        others = [c for c in columns if c not in request.key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in others)
+            if others
+            else "DO NOTHING"
+        )
+        statement += f" ON CONFLICT ({keys}) {action}"
+    rows = 0
+    for batch in dataset.to_batches(batch_size=INSERT_BATCH_ROWS):
+        values = [[to_sqlite(v) for v in row.values()] for row in batch.to_pylist()]
+        conn.executemany(statement, values)
+        rows += batch.num_rows
+    return rows
