@@ -9,6 +9,7 @@ overrides and a deployment's settings module win) and from the environment other
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,21 @@ def parse_text(raw: str) -> str:
     return raw.strip()
 
 
+def parse_size(raw: str) -> str:
+    """A DuckDB size such as 512MB, 2GiB (what its memory_limit and max_temp_directory_size accept)."""
+    text = raw.strip().replace(" ", "")
+    if not re.fullmatch(r"\d+(\.\d+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text, flags=re.IGNORECASE):
+        raise ValueError("must be a size such as 512MB or 2GiB")
+    return text
+
+
+def parse_positive_int(raw: str) -> int:
+    number = int(raw)
+    if number < 1:
+        raise ValueError("must be a whole number, 1 or more")
+    return number
+
+
 @dataclass(frozen=True)
 class Setting:
     """One ETL_* setting: its environment variable is its name; ``default`` may depend on ETL_VAR_DIR."""
@@ -85,9 +101,7 @@ _DECLARED = [
     ),
     Setting("ETL_CREDENTIAL_KEYS_FILE", lambda: "", parse_text, "The key ring as a JSON file instead."),
     Setting("ETL_CREDENTIAL_CURRENT_KEY", lambda: "", parse_text, "Key id new secrets are encrypted with."),
-    Setting(
-        "ETL_DAGS_FOLDER", lambda: BASE_DIR / "dags" / "generated", Path, "Where generate_dags writes."
-    ),
+    Setting("ETL_DAGS_FOLDER", lambda: BASE_DIR / "dags" / "generated", Path, "Where generate_dags writes."),
     Setting(
         "ETL_REGENERATE_ON_SAVE",
         lambda: True,
@@ -132,6 +146,25 @@ _DECLARED = [
         lambda: 5.0,
         parse_seconds,
         "Seconds a task, callback or the scheduler waits for one write-back to Django.",
+    ),
+    Setting(
+        "ETL_DUCKDB_MEMORY_LIMIT",
+        lambda: "512MB",
+        parse_size,
+        "Memory of each transform's or check's DuckDB connection; it spills to disk beyond (docs/security.md).",
+    ),
+    Setting("ETL_DUCKDB_THREADS", lambda: 2, parse_positive_int, "Threads of each DuckDB connection."),
+    Setting(
+        "ETL_DUCKDB_MAX_TEMP_SIZE",
+        lambda: "10GB",
+        parse_size,
+        "Disk a DuckDB connection may spill to (its own temporary folder, removed afterwards).",
+    ),
+    Setting(
+        "ETL_DUCKDB_TIMEOUT",
+        lambda: 3600.0,
+        parse_seconds,
+        "Wall-clock seconds the SQL of one transform or check step may run before it is interrupted; 0: no limit.",
     ),
     Setting(
         "ETL_WARM_DJANGO",

@@ -1,19 +1,24 @@
-"""Compile the transform's declarative operations to DuckDB SQL, tracking column lineage as it goes."""
+"""Compile the transform's declarative operations to DuckDB SQL, tracking column lineage as it goes.
+
+Every tenant fragment (a condition, an expression, an ORDER BY, a type) is checked on its own by DuckDB's
+parser, placed on lines of its own, and the statement it lands in is checked again as one SELECT over the
+step's inputs before DuckDB binds it (airflow_plugin/steps/sqlbox.py).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_plugin.steps.context import StepFailure
+from airflow_plugin.steps.sqlbox import fragment, quote
+from django_etl.errors import first_line
+
+if TYPE_CHECKING:
+    from airflow_plugin.steps.sqlbox import SqlBox
 
 IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|\b([A-Za-z_][A-Za-z0-9_]*)\b')
 RANK = {"direct": 0, "filtered": 1, "derived": 2, "aggregated": 3}
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def referenced(expression: str, columns: list[str]) -> list[str]:
@@ -29,28 +34,32 @@ def referenced(expression: str, columns: list[str]) -> list[str]:
 class OperationCompiler:
     """Wraps each operation around the previous query; knows the columns and their sources at each stage."""
 
-    def __init__(
-        self, first: str, inputs: dict[str, list[str]], describe: Callable[[str], list[str]]
-    ) -> None:
+    def __init__(self, first: str, inputs: dict[str, list[str]], box: SqlBox) -> None:
         self.inputs = inputs
-        self.describe = describe
+        self.box = box
         self.sql = f"SELECT * FROM {quote(first)}"
         self.columns = list(inputs[first])
         self.lineage: dict[str, list[str]] = {c: [f"{first}.{c}"] for c in self.columns}
         self.kind = "direct"
+        self.key = "config.operations"  # the operation being applied, for messages
 
     def apply(self, index: int, operation: Any) -> None:
         import duckdb
 
-        where = f"operation {index} ({operation.op})"
+        self.key = f"config.operations[{index - 1}]"
+        where = f"{self.key} ({operation.op})"
         handler = getattr(self, f"_{operation.op}")
         before = (self.sql, list(self.columns), dict(self.lineage))
         handler(where, operation, f"step{index}")
         try:
-            self.columns = self.describe(self.sql)
+            self.box.check_select(self.sql, where)
+            self.columns = self.box.columns(self.sql)
         except duckdb.Error as exc:
             self.sql, self.columns, self.lineage = before
-            raise StepFailure(f"{where}: {str(exc).strip().splitlines()[0]}") from None
+            raise StepFailure(f"{where}: {first_line(exc)}") from None
+        except StepFailure:
+            self.sql, self.columns, self.lineage = before
+            raise
 
     def mapping(self) -> dict[str, list[str]]:
         return {column: self.lineage.get(column, []) for column in self.columns}
@@ -74,6 +83,11 @@ class OperationCompiler:
     def _wrap(self, select: str, alias: str, tail: str = "") -> None:
         self.sql = f"SELECT {select} FROM ({self.sql}) AS {alias}{tail}"
 
+    def _expression(self, key: str, expression: str) -> str:
+        """A tenant expression, parsed on its own first, then on lines of its own inside parentheses."""
+        self.box.check_expression(expression, f"{self.key}.{key}")
+        return f"({fragment(expression)})"
+
     # ------------------------------------------------------------ operations
     def _select(self, where: str, op: Any, alias: str) -> None:
         self._need(where, op.columns)
@@ -90,29 +104,33 @@ class OperationCompiler:
 
     def _cast(self, where: str, op: Any, alias: str) -> None:
         self._need(where, list(op.columns))
+        types = {c: self.box.parse_type(t, f"{self.key}.columns.{c}") for c, t in op.columns.items()}
         parts = [
-            f"CAST({quote(c)} AS {op.columns[c]}) AS {quote(c)}" if c in op.columns else quote(c)
-            for c in self.columns
+            f"CAST({quote(c)} AS {types[c]}) AS {quote(c)}" if c in types else quote(c) for c in self.columns
         ]
         self._wrap(", ".join(parts), alias)
 
     def _filter(self, where: str, op: Any, alias: str) -> None:
-        self._wrap("*", alias, f" WHERE ({op.condition})")
+        self._wrap("*", alias, f" WHERE {self._expression('condition', op.condition)}")
         self._mark("filtered")
 
     def _derive(self, where: str, op: Any, alias: str) -> None:
         sources = self._sources(op.expression)
+        expression = self._expression("expression", op.expression)
         if op.column in self.columns:
-            self._wrap(f"* REPLACE (({op.expression}) AS {quote(op.column)})", alias)
+            self._wrap(f"* REPLACE ({expression} AS {quote(op.column)})", alias)
         else:
-            self._wrap(f"*, ({op.expression}) AS {quote(op.column)}", alias)
+            self._wrap(f"*, {expression} AS {quote(op.column)}", alias)
         self.lineage[op.column] = sources
         self._mark("derived")
 
     def _aggregate(self, where: str, op: Any, alias: str) -> None:
         self._need(where, op.group_by)
         parts = [quote(g) for g in op.group_by]
-        parts += [f"{expression} AS {quote(name)}" for name, expression in op.aggregations.items()]
+        parts += [
+            f"{self._expression(f'aggregations.{name}', expression)} AS {quote(name)}"
+            for name, expression in op.aggregations.items()
+        ]
         group = f" GROUP BY {', '.join(quote(g) for g in op.group_by)}" if op.group_by else ""
         lineage = {g: self.lineage[g] for g in op.group_by}
         lineage.update({name: self._sources(expr) for name, expr in op.aggregations.items()})
@@ -125,7 +143,8 @@ class OperationCompiler:
             self.sql = f"SELECT DISTINCT * FROM ({self.sql}) AS {alias}"
         else:
             self._need(where, op.columns)
-            order = f" ORDER BY {op.order_by}" if op.order_by else ""
+            # An ORDER BY list is not one expression; the whole statement is checked after (apply).
+            order = f" ORDER BY {fragment(op.order_by)}" if op.order_by else ""
             partition = ", ".join(quote(c) for c in op.columns)
             self._wrap("*", alias, f" QUALIFY row_number() OVER (PARTITION BY {partition}{order}) = 1")
         self._mark("filtered")

@@ -1,4 +1,4 @@
-"""Validate: declarative data-quality checks over a staged dataset in DuckDB; errors fail without retry."""
+"""Validate: declarative data-quality checks over a staged dataset in a locked DuckDB; errors fail without retry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_plugin.steps.context import StepFailure, StepRun
-from airflow_plugin.steps.sqlbuild import quote
+from airflow_plugin.steps.sqlbox import SqlBox, fragment, quote
+from django_etl.errors import first_line
 
 SAMPLE_KEYS = 10
 
@@ -14,14 +15,11 @@ SAMPLE_KEYS = 10
 def run(step: StepRun) -> None:
     import duckdb
 
-    from airflow_plugin.steps.transform import connect_duckdb
-
     config = step.config
     ref = step.single_input(config.input)
-    con = connect_duckdb(step)
-    try:
-        con.register("data", step.staging.open_dataset(ref["uri"]))
-        columns = [c[0] for c in con.execute("SELECT * FROM data LIMIT 0").description]
+    with SqlBox(step.name) as box:
+        box.register("data", step.staging.open_dataset(ref["uri"]))
+        columns = box.columns("SELECT * FROM data")
         missing_keys = [k for k in config.key_columns if k not in columns]
         if missing_keys:
             raise StepFailure(f"key_columns {missing_keys} are not in dataset {ref['dataset']!r}")
@@ -30,11 +28,15 @@ def run(step: StepRun) -> None:
             name = check.name or default_check_name(check, index, taken)
             taken.add(name)
             try:
-                passed, failing, keys, message = evaluate(con, check, config.key_columns, columns, step)
-            except duckdb.Error as exc:
-                raise StepFailure(
-                    f"check {name!r} could not run: {str(exc).strip().splitlines()[0]}"
-                ) from None
+                passed, failing, keys, message = evaluate(
+                    box, check, index, config.key_columns, columns, step
+                )
+            except Exception as exc:
+                if box.expired:
+                    raise box.timeout_error() from None
+                if isinstance(exc, duckdb.Error):
+                    raise StepFailure(f"check {name!r} could not run: {first_line(exc)}") from None
+                raise
             step.result.checks.append(
                 {
                     "name": name,
@@ -48,8 +50,6 @@ def run(step: StepRun) -> None:
             )
             if not passed:
                 step.log.warning("check %s (%s) failed: %s", name, check.severity, message)
-    finally:
-        con.close()
     step.result.relationship = "direct"
     if step.step.get("output"):  # an alias of the checked data, not a copy
         step.result.outputs.append({**ref, "dataset": step.step["output"]})
@@ -61,11 +61,11 @@ def run(step: StepRun) -> None:
     step.result.rows_out = step.result.rows_in
 
 
-def evaluate(con, check: Any, key_columns: list[str], columns: list[str], step: StepRun):
+def evaluate(box: SqlBox, check: Any, index: int, key_columns: list[str], columns: list[str], step: StepRun):
     """(passed, failing_count, sample_keys, message) of one check."""
     kind = check.check
     if kind == "row_count":
-        count = con.execute("SELECT count(*) FROM data").fetchone()[0]
+        count = box.fetch("SELECT count(*) FROM data")[0][0]
         low_ok = check.min is None or count >= check.min
         high_ok = check.max is None or count <= check.max
         bounds = (
@@ -73,24 +73,21 @@ def evaluate(con, check: Any, key_columns: list[str], columns: list[str], step: 
         )
         return low_ok and high_ok, 0 if low_ok and high_ok else 1, [], f"{count} rows, expected {bounds}"
     if kind == "custom_sql":
-        return failing_rows(
-            con, check.sql.strip().rstrip(";"), key_columns, "rows returned by the custom SQL"
-        )
+        query = box.check_select(check.sql, f"config.checks[{index - 1}].sql")
+        return failing_rows(box, query, key_columns, "rows returned by the custom SQL")
     needed = list(getattr(check, "columns", None) or [check.column])
     unknown = [c for c in needed if c not in columns]
     if unknown:
         raise StepFailure(f"check {check.name or kind!r}: unknown column(s) {unknown}; available: {columns}")
     if kind == "not_null":
         condition = " OR ".join(f"{quote(c)} IS NULL" for c in check.columns)
-        return failing_where(con, condition, key_columns, f"null in {', '.join(check.columns)}")
+        return failing_where(box, condition, key_columns, f"null in {', '.join(check.columns)}")
     if kind == "unique":
         keys = ", ".join(quote(c) for c in check.columns)
-        failing = con.execute(
+        failing = box.fetch(
             f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM data GROUP BY {keys} HAVING count(*) > 1)"
-        ).fetchone()[0]
-        sample = con.execute(
-            f"SELECT {keys} FROM data GROUP BY {keys} HAVING count(*) > 1 LIMIT {SAMPLE_KEYS}"
-        ).fetchall()
+        )[0][0]
+        sample = box.fetch(f"SELECT {keys} FROM data GROUP BY {keys} HAVING count(*) > 1 LIMIT {SAMPLE_KEYS}")
         return (
             failing == 0,
             int(failing),
@@ -101,7 +98,7 @@ def evaluate(con, check: Any, key_columns: list[str], columns: list[str], step: 
     if kind == "accepted_values":
         values = ", ".join("?" for _ in check.values)
         return failing_where(
-            con,
+            box,
             f"{column} IS NOT NULL AND {column} NOT IN ({values})",
             key_columns,
             f"values of {check.column} outside {check.values}",
@@ -117,11 +114,11 @@ def evaluate(con, check: Any, key_columns: list[str], columns: list[str], step: 
             params.append(check.max)
         condition = " OR ".join(parts) or "false"
         return failing_where(
-            con, condition, key_columns, f"{check.column} outside [{check.min}, {check.max}]", params
+            box, condition, key_columns, f"{check.column} outside [{check.min}, {check.max}]", params
         )
     if kind == "regex":
         return failing_where(
-            con,
+            box,
             f"{column} IS NOT NULL AND NOT regexp_matches(CAST({column} AS VARCHAR), ?)",
             key_columns,
             f"{check.column} not matching {check.pattern!r}",
@@ -130,29 +127,29 @@ def evaluate(con, check: Any, key_columns: list[str], columns: list[str], step: 
     if kind == "freshness":
         # Relative to the end of the run's data interval (a backfill checks its own period), else now.
         reference = step.data_interval_end or datetime.now(UTC)
-        newest = con.execute(f"SELECT max(CAST({column} AS TIMESTAMPTZ)) FROM data").fetchone()[0]
+        newest = box.fetch(f"SELECT max(CAST({column} AS TIMESTAMPTZ)) FROM data")[0][0]
         limit = reference - timedelta(hours=check.max_age_hours)
         passed = newest is not None and newest >= limit
         return passed, 0 if passed else 1, [], f"newest {check.column} is {newest}, must be after {limit}"
     raise StepFailure(f"unknown check {kind!r}")
 
 
-def failing_where(con, condition: str, key_columns: list[str], what: str, params: list | None = None):
-    return failing_rows(con, f"SELECT * FROM data WHERE {condition}", key_columns, what, params)
+def failing_where(box: SqlBox, condition: str, key_columns: list[str], what: str, params: list | None = None):
+    return failing_rows(box, f"SELECT * FROM data WHERE {condition}", key_columns, what, params)
 
 
-def failing_rows(con, query: str, key_columns: list[str], what: str, params: list | None = None):
-    failing = con.execute(f"SELECT count(*) FROM ({query})", params or []).fetchone()[0]
+def failing_rows(box: SqlBox, query: str, key_columns: list[str], what: str, params: list | None = None):
+    """``query`` (checked, or built by the platform) sits on lines of its own inside each wrapper."""
+    inner = fragment(query)
+    failing = box.fetch(f"SELECT count(*) FROM ({inner})", params)[0][0]
     sample: list[Any] = []
     if failing and key_columns:
-        result_columns = [
-            c[0] for c in con.execute(f"SELECT * FROM ({query}) LIMIT 0", params or []).description
-        ]
+        result_columns = box.columns(query, params)
         keys = [k for k in key_columns if k in result_columns]
         if keys:  # only the key columns, never whole rows
-            rows = con.execute(
-                f"SELECT {', '.join(quote(k) for k in keys)} FROM ({query}) LIMIT {SAMPLE_KEYS}", params or []
-            ).fetchall()
+            rows = box.fetch(
+                f"SELECT {', '.join(quote(k) for k in keys)} FROM ({inner}) LIMIT {SAMPLE_KEYS}", params
+            )
             sample = [jsonable(r) for r in rows]
     return failing == 0, int(failing), sample, f"{failing} {what}"
 

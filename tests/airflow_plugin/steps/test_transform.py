@@ -86,7 +86,9 @@ def test_transform_sql_over_inputs(inputs, make_run, execute, staging):
 
 
 def test_transform_unknown_column_names_the_operation(inputs, make_run, execute):
-    with pytest.raises(StepFailure, match=r"operation 2 \(select\): unknown column\(s\) \['nope'\]"):
+    with pytest.raises(
+        StepFailure, match=r"config.operations\[1\] \(select\): unknown column\(s\) \['nope'\]"
+    ):
         execute(
             transform(
                 make_run,
