@@ -7,6 +7,7 @@ DAG file that builds these operators is parsed every 30 s by Airflow.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -23,7 +24,9 @@ class EtlStepOperator(BaseOperator):
     """
 
     step_type: str = ""
-    template_fields = ("config",)
+    # Tenants write step configs: Airflow's Jinja, which trusts DAG authors, never renders them. The platform's
+    # sandbox does, in execute() (render_config below; docs/security.md, "Templates").
+    template_fields = ()
     template_fields_renderers = {"config": "json"}
     ui_color = "#e8f0fe"
 
@@ -41,6 +44,27 @@ class EtlStepOperator(BaseOperator):
         from airflow_plugin.runtime import run_step  # heavy imports happen only in the task process
 
         return run_step(self, context)
+
+    def render_config(self, context: Any) -> dict[str, Any]:
+        """The step's config rendered by the template sandbox; ConfigurationError (never retried) otherwise."""
+        from django_etl.stepkinds.templating import render_config, values_from_context
+
+        self.rendered_config = render_config(self.config, values_from_context(context), self.step_type)
+        _show_rendered(self.rendered_config)
+        return self.rendered_config
+
+
+def _show_rendered(config: dict[str, Any]) -> None:
+    """Airflow's "Rendered Template" view shows the sandbox's rendering, sent as Airflow sends its own."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import SetRenderedFields
+
+        fields = {"config": redact(config, "config")}
+        task_runner.SUPERVISOR_COMMS.send(msg=SetRenderedFields(rendered_fields=fields))
+    except Exception:  # a convenience of the UI (internal API): never fail a task over it
+        logging.getLogger(__name__).debug("could not report the rendered config", exc_info=True)
 
 
 def _operator_class(kind: StepKind) -> type[EtlStepOperator]:

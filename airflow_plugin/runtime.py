@@ -36,7 +36,7 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     error: str | None = None
     where = f"step {step.get('name') or operator.task_id!r} ({step_type})"
     try:
-        config = parse_config(step_type, operator.config)
+        config = parse_config(step_type, operator.render_config(context))  # the template sandbox
         connectors = resolve_connectors(operator.pipeline, step_type, config, secrets)
         run = StepRun(
             step=step,

@@ -530,7 +530,8 @@ def values_from_context(context: Mapping[str, Any]) -> dict[str, Any]:
             values[name] = moment.isoformat() if hasattr(moment, "isoformat") else str(moment)
     if context.get("run_id") is not None:
         values["run_id"] = str(context["run_id"])
-    params = context.get("params") or {}
+    params = context.get("params")
+    params = {} if params is None else params
     values["params"] = plain_json(params.dump() if hasattr(params, "dump") else dict(params))
     dag_run = context.get("dag_run")
     conf = getattr(dag_run, "conf", None) if dag_run is not None else None

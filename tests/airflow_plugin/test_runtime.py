@@ -108,7 +108,7 @@ PIPELINE = [
     step(
         "extract_orders",
         "extract",
-        {"connector": "landing", "path": "orders_{{ data_interval_start.strftime('%Y-%m-%d') }}.csv"},
+        {"connector": "landing", "path": "orders_{{ data_interval_start | strftime('%Y-%m-%d') }}.csv"},
         output="orders",
     ),
     step(
