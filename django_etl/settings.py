@@ -59,7 +59,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin.apps.SimpleAdminConfig",  # admin.autodiscover() runs in urls.py, not in task processes
+    "django_etl.core.adminapp.AdminConfig",  # the tenant admin site; admin.autodiscover() runs in urls.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -113,6 +113,8 @@ if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 
 AUTH_USER_MODEL = "core.User"
+# Passwords as usual; permissions from membership roles only (docs/security.md, "Admin roles and tenancy").
+AUTHENTICATION_BACKENDS = ["django_etl.core.permissions.RoleBackend"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

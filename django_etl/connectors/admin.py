@@ -1,4 +1,4 @@
-"""Admin for connectors and credentials."""
+"""Admin for connectors and credentials (credentials: admins and owners only; secrets are write-only)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ class CredentialAdmin(OrganizationScopedAdmin):
     def is_expired(self, obj: Credential) -> bool:
         return obj.is_expired
 
-    @admin.action(description="Re-encrypt with the current key")
+    def has_rotate_permission(self, request, obj=None) -> bool:
+        return self.has_role_permission(request, "rotate", obj)
+
+    @admin.action(description="Re-encrypt with the current key", permissions=["rotate"])
     def reencrypt_with_current_key(self, request, queryset) -> None:
         count = 0
         for credential in queryset:
@@ -46,6 +49,12 @@ class ConnectorAdmin(OrganizationScopedAdmin):
     readonly_fields = ["created_by", "created_at", "updated_at"]
     fields = ["name", "connector_type", "organization", "config", "credential", "is_active", *readonly_fields]
     actions = [admin_actions.test_connection, admin_actions.preview_sample_rows]
+
+    def has_test_permission(self, request, obj=None) -> bool:
+        return self.has_role_permission(request, "test", obj)
+
+    def has_preview_permission(self, request, obj=None) -> bool:
+        return self.has_role_permission(request, "preview", obj)
 
     def save_model(self, request, obj: Connector, form, change: bool) -> None:
         if not change:

@@ -1,4 +1,8 @@
-"""Admin actions for connectors: "Test connection" and "Preview sample rows" (tenancy comes from the queryset)."""
+"""Admin actions for connectors: "Test connection" and "Preview sample rows".
+
+Each names the role permission it needs (``test``, ``preview``: editors and up); the admin base class runs it only
+on the selected connectors of organizations where the user holds that permission (core/tenancy.py).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from django_etl.connectors import probe
 PREVIEW_ROWS = 10
 
 
-@admin.action(description="Test connection", permissions=["view"])
+@admin.action(description="Test connection", permissions=["test"])
 def test_connection(modeladmin, request, queryset) -> None:
     for connector in queryset:
         result = probe.test_connection(connector)
@@ -21,7 +25,7 @@ def test_connection(modeladmin, request, queryset) -> None:
 test_connection.__test__ = False  # an admin action, not a pytest test
 
 
-@admin.action(description="Preview sample rows", permissions=["view"])
+@admin.action(description="Preview sample rows", permissions=["preview"])
 def preview_sample_rows(modeladmin, request, queryset):
     connectors = list(queryset[:2])
     if len(connectors) != 1:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 
 from django_etl.connectors.models import Credential
+from django_etl.core.jsonfields import JSONInputError, parse_json
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -37,10 +36,10 @@ class CredentialForm(forms.ModelForm):
                 raise forms.ValidationError("A new credential needs its secret.")
             return None
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            # The message names the position only: the input itself is a secret.
-            raise forms.ValidationError(f"Not valid JSON (line {exc.lineno}, column {exc.colno}).") from None
+            data = parse_json(text)
+        except JSONInputError as exc:
+            # The message names the position and the rule only: the input itself is a secret.
+            raise forms.ValidationError(str(exc)) from None
         if not isinstance(data, dict) or not data:
             raise forms.ValidationError("The secret must be a non-empty JSON object of names to values.")
         return data

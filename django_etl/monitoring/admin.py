@@ -35,7 +35,8 @@ class AlertAdmin(OrganizationScopedAdmin):
     def short_message(self, obj: Alert) -> str:
         return obj.message if len(obj.message) <= 100 else obj.message[:99] + "…"
 
-    @admin.action(description="Mark selected alerts resolved")
+    # Resolving is the one change a person makes to an alert: editors and up (core/permissions.py).
+    @admin.action(description="Mark selected alerts resolved", permissions=["change"])
     def mark_resolved(self, request, queryset) -> None:
         count = queryset.resolve()
         self.message_user(request, f"Resolved {count} alert(s).", messages.SUCCESS)

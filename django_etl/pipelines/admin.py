@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.forms.models import BaseInlineFormSet
 
-from django_etl.core.tenancy import OrganizationScopedAdmin
+from django_etl.core.tenancy import OrganizationScopedAdmin, ScopedStackedInline
 from django_etl.pipelines import versioning
 from django_etl.pipelines.admin_actions import generate_dag_files
+from django_etl.pipelines.forms import PipelineStepForm, StepFormSet
 from django_etl.pipelines.models import Pipeline, PipelineStep
-from django_etl.pipelines.validation import validate_step_set
 
 
-class StepFormSet(BaseInlineFormSet):
-    """Checks the steps as a set (names, order, cycles, datasets) once each step is valid on its own."""
-
-    def clean(self) -> None:
-        super().clean()
-        if any(form.errors for form in self.forms):
-            return
-        steps = [
-            form.instance
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
-        ]
-        report = validate_step_set(self.instance, steps)
-        if report:
-            raise ValidationError([str(problem) for problem in report])
-
-
-class PipelineStepInline(admin.StackedInline):
+class PipelineStepInline(ScopedStackedInline):
     model = PipelineStep
     formset = StepFormSet
     extra = 0
@@ -85,4 +66,5 @@ class PipelineStepAdmin(OrganizationScopedAdmin):
     list_display = ["name", "pipeline", "order_index", "step_type", "is_parallel"]
     list_filter = ["step_type", "pipeline__organization"]
     search_fields = ["name", "pipeline__name"]
+    form = PipelineStepForm
     readonly_fields = ["created_at"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from django_etl.core.tenancy import ReadOnlyAdmin
+from django_etl.core.tenancy import ReadOnlyAdmin, ScopedTabularInline
 from django_etl.runs.models import PipelineRun, TaskRun
 
 
-class TaskRunInline(admin.TabularInline):
+class TaskRunInline(ScopedTabularInline):
     model = TaskRun
     extra = 0
     can_delete = False
