@@ -57,7 +57,8 @@ def run(step: StepRun) -> None:
             if isinstance(exc, StepFailure):
                 raise
             if isinstance(exc, duckdb.Error):
-                raise StepFailure(f"SQL failed: {first_line(exc)}") from None
+                key = "config.sql" if config.sql else "config.operations"
+                raise StepFailure(f"{key}: SQL failed: {first_line(exc)}") from None
             raise
 
 

@@ -22,7 +22,7 @@ def run(step: StepRun) -> None:
         columns = box.columns("SELECT * FROM data")
         missing_keys = [k for k in config.key_columns if k not in columns]
         if missing_keys:
-            raise StepFailure(f"key_columns {missing_keys} are not in dataset {ref['dataset']!r}")
+            raise StepFailure(f"config.key_columns: {missing_keys} are not in dataset {ref['dataset']!r}")
         taken: set[str] = set()
         for index, check in enumerate(config.checks, start=1):
             name = check.name or default_check_name(check, index, taken)
@@ -35,7 +35,9 @@ def run(step: StepRun) -> None:
                 if box.expired:
                     raise box.timeout_error() from None
                 if isinstance(exc, duckdb.Error):
-                    raise StepFailure(f"check {name!r} could not run: {first_line(exc)}") from None
+                    raise StepFailure(
+                        f"config.checks[{index - 1}]: check {name!r} could not run: {first_line(exc)}"
+                    ) from None
                 raise
             step.result.checks.append(
                 {
@@ -78,7 +80,10 @@ def evaluate(box: SqlBox, check: Any, index: int, key_columns: list[str], column
     needed = list(getattr(check, "columns", None) or [check.column])
     unknown = [c for c in needed if c not in columns]
     if unknown:
-        raise StepFailure(f"check {check.name or kind!r}: unknown column(s) {unknown}; available: {columns}")
+        raise StepFailure(
+            f"config.checks[{index - 1}]: check {check.name or kind!r}: unknown column(s) {unknown}; "
+            f"available: {columns}"
+        )
     if kind == "not_null":
         condition = " OR ".join(f"{quote(c)} IS NULL" for c in check.columns)
         return failing_where(box, condition, key_columns, f"null in {', '.join(check.columns)}")

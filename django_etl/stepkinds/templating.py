@@ -14,6 +14,7 @@ docs/step-config.md lists the variables and filters.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -329,6 +330,8 @@ class _Checker:
         elif isinstance(node, nodes.Filter):
             if node.name not in FILTERS:
                 self.problems.append(f"filter {node.name!r} is not available; filters: {', '.join(FILTERS)}")
+            else:
+                self.arity(node, FILTERS[node.name])
             self.arguments(node)
         elif isinstance(node, nodes.Test):
             if node.name not in TESTS:
@@ -362,6 +365,12 @@ class _Checker:
         for child in [node.node, *node.args, *(k.value for k in node.kwargs)]:
             if child is not None:
                 self.expression(child)
+
+    def arity(self, node: nodes.Filter, function: Callable[..., Any]) -> None:
+        try:
+            inspect.signature(function).bind(None, *node.args, **{k.key: k.value for k in node.kwargs})
+        except TypeError as exc:
+            self.problems.append(f"filter {node.name!r}: {exc}")
 
     def name(self, name: str) -> None:
         if name not in VARIABLES:
@@ -489,6 +498,8 @@ def _render(value: Any, path: tuple, context: dict[str, Any]) -> tuple[Any, list
             return value, [(_key(path), f"{exc.message}{_unset_hint(exc.message or '', context)}")]
         except (TemplateError, TemplateValueError) as exc:
             return value, [(_key(path), str(exc) or type(exc).__name__)]
+        except (TypeError, ValueError, ArithmeticError) as exc:  # a filter given values it cannot take
+            return value, [(_key(path), f"a filter failed: {exc}")]
         except RecursionError:
             return value, [(_key(path), "template is nested too deeply")]
         if len(text) > MAX_RENDERED_LENGTH:
