@@ -50,6 +50,13 @@ def parse_text(raw: str) -> str:
     return raw.strip()
 
 
+def parse_count(raw: str) -> int:
+    count = int(raw)
+    if count < 0:
+        raise ValueError("must be a whole number, zero or more")
+    return count
+
+
 def parse_size(raw: str) -> str:
     """A DuckDB size such as 512MB, 2GiB (what its memory_limit and max_temp_directory_size accept)."""
     text = raw.strip().replace(" ", "")
@@ -165,6 +172,30 @@ _DECLARED = [
         lambda: 3600.0,
         parse_seconds,
         "Wall-clock seconds the SQL of one transform or check step may run before it is interrupted; 0: no limit.",
+    ),
+    Setting(
+        "ETL_MIGRATION_LOCK_TIMEOUT",
+        lambda: 5.0,
+        parse_seconds,
+        "Seconds a migration statement waits for a lock before it gives up (and is retried); 0: no limit.",
+    ),
+    Setting(
+        "ETL_MIGRATION_STATEMENT_TIMEOUT",
+        lambda: 300.0,
+        parse_seconds,
+        "Seconds one migration statement may run (concurrent index builds excepted); 0: no limit.",
+    ),
+    Setting(
+        "ETL_MIGRATION_RETRIES",
+        lambda: 3,
+        parse_count,
+        "How many times a migration that hit the lock timeout runs again.",
+    ),
+    Setting(
+        "ETL_MIGRATION_BACKUP_DIR",
+        lambda: var_dir() / "backups",
+        Path,
+        "Folder of safe_migrate's backups (created owner-only).",
     ),
     Setting(
         "ETL_WARM_DJANGO",

@@ -92,6 +92,8 @@ class TaskRun(models.Model):
             models.Index(fields=["pipeline_run", "status"]),
             models.Index(fields=["pipeline_step"]),
             models.Index(fields=["-started_at"]),
+            # Built concurrently (runs/migrations/0002): task runs of one status over recent months.
+            models.Index(fields=["status", "run_started_at"], name="task_runs_status_run_idx"),
         ]
         constraints = [
             # Includes the partition key because PostgreSQL requires it; (run, step) alone decides a row.
