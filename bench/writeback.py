@@ -270,7 +270,7 @@ def queries_per_task(pipeline, steps: dict, spec: dict) -> float:
 
     start = datetime(2027, 1, 1, tzinfo=UTC)
     run = run_record(pipeline, "manual__bench_queries", start)
-    write_manifests(run["run_id"], pipeline.dag_id, steps)
+    write_manifests(run.run_id, pipeline.dag_id, steps)
     items = list(steps.items())
     recorder.record_task(run, task_record(*items[0], "execute", "running", start), {**spec, "steps": steps})
     count = [0]
