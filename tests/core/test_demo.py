@@ -29,3 +29,22 @@ def test_load_demo_is_idempotent(settings, tmp_path):
     for pipeline in active:
         assert not validate_pipeline(pipeline), str(validate_pipeline(pipeline))
     assert (tmp_path / "demo" / "crm.sqlite3").exists()
+
+
+def test_demo_analyst_signs_in_and_only_looks(client, settings, tmp_path):
+    """The demo's read-only analyst (a viewer) sees the pipelines and changes nothing: the role is the permission."""
+    from django.urls import reverse
+
+    from django_etl.core.demo import DEMO_ANALYST
+    from django_etl.pipelines.models import Pipeline
+
+    settings.VAR_DIR = tmp_path
+    settings.ETL_FILE_ROOTS = [str(settings.BASE_DIR / "demo_data"), str(tmp_path / "exports")]
+    call_command("load_demo", verbosity=0)
+    username, password = DEMO_ANALYST
+    assert client.login(username=username, password=password)
+    assert client.get(reverse("admin:pipelines_pipeline_changelist")).status_code == 200
+    pipeline = Pipeline.objects.filter(status="active").first()
+    page = client.get(reverse("admin:pipelines_pipeline_change", args=[pipeline.pk]))
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    assert client.get(reverse("admin:connectors_credential_changelist")).status_code == 403
