@@ -44,12 +44,12 @@ def _user(username: str, password: str, *, superuser: bool):
     from django_etl.core.models import User
 
     user, created = User.objects.get_or_create(
-        username=username, defaults={"email": f"{username}@demo.example", "is_staff": True}
+        username=username, defaults={"email": f"{username}@demo.example"}
     )
     if created or not user.check_password(password):
         user.set_password(password)
-    user.is_staff = True
-    user.is_superuser = superuser
+    # A membership is what lets a member sign in (docs/security.md); staff marks operators only.
+    user.is_staff = user.is_superuser = superuser
     user.save()
     return user
 
