@@ -103,7 +103,7 @@ def test_transform_unknown_column_names_the_operation(inputs, make_run, execute)
 
 
 def test_transform_bad_sql_fails_permanently(inputs, make_run, execute):
-    with pytest.raises(StepFailure, match="^config.sql: SQL failed: Binder Error") as caught:
+    with pytest.raises(StepFailure, match=r"^config\.sql: SQL failed: Binder Error") as caught:
         execute(transform(make_run, {"sql": "SELECT nope FROM orders"}))
     assert caught.value.retryable is False
 
