@@ -10,7 +10,7 @@ Adding a connector type: one module here with its config model and adapter, one 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,8 +19,8 @@ from django_etl.dataplane.api import ApiAdapter
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.files import FileAdapter
 from django_etl.dataplane.objectstore import ObjectStoreAdapter
-from django_etl.dataplane.postgres import PostgresAdapter, PostgresConnectorConfig
-from django_etl.dataplane.sqlite import SqliteAdapter, SqliteConnectorConfig
+from django_etl.dataplane.postgres import PostgresAdapter
+from django_etl.dataplane.sqlite import SqliteAdapter
 from django_etl.errors import ConfigurationError, ConnectorError, SchemaDriftError
 
 __all__ = [
@@ -39,8 +39,10 @@ __all__ = [
 
 # Database connectors: one adapter (and config model) per engine, chosen by the config's "engine".
 DATABASE_ENGINES: dict[str, type[Adapter]] = {"postgresql": PostgresAdapter, "sqlite": SqliteAdapter}
+# The database config as one tagged union (for typing and schema export), derived from the engines above.
 DatabaseConnectorConfig = Annotated[
-    PostgresConnectorConfig | SqliteConnectorConfig, Field(discriminator="engine")
+    Union[tuple(cls.config_model for cls in DATABASE_ENGINES.values())],  # noqa: UP007 - built from a tuple
+    Field(discriminator="engine"),
 ]
 
 # Connector type -> its adapter; "database" dispatches on the engine.

@@ -112,3 +112,10 @@ def test_connector_clean_raises_every_problem_on_its_field(organization, user):
     assert caught.value.message_dict == {
         "config": ["connector 'db' config.engine: Input should be 'postgresql' or 'sqlite'"]
     }
+
+
+def test_every_connector_type_has_an_adapter():
+    from django_etl import dataplane
+    from django_etl.connectors.choices import ConnectorType
+
+    assert set(dataplane.ADAPTERS) == set(ConnectorType.values)
