@@ -13,6 +13,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -61,7 +62,7 @@ class UserMembershipInline(admin.TabularInline):
         if request.user.is_superuser:
             return queryset
         owned = permissions.organizations_with(request.user, "core.view_organizationmembership")
-        return queryset.filter(organization__in=owned) | queryset.filter(user=request.user)
+        return queryset.filter(Q(organization__in=owned) | Q(user=request.user))
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser or obj is None or request.user.has_perm("core.view_user", obj)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from django_etl.core.models import MembershipRole
 
@@ -172,8 +172,8 @@ def visible_users(queryset: QuerySet, user, perms: str | Iterable[str] = "core.v
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return queryset.none()
     organizations = organizations_with(user, perms)
-    members = queryset.filter(memberships__organization__in=organizations).values("pk")
-    return queryset.filter(pk__in=members) | queryset.filter(pk=user.pk)
+    members = queryset.model._default_manager.filter(memberships__organization__in=organizations).values("pk")
+    return queryset.filter(Q(pk__in=members) | Q(pk=user.pk))
 
 
 def _user_permissions(user, target) -> set[str]:
@@ -232,7 +232,6 @@ class RoleBackend(ModelBackend):
 
     def with_perm(self, perm, is_active=True, include_superusers=True, obj=None):
         from django.contrib.auth import get_user_model
-        from django.db.models import Q
 
         users = get_user_model()._default_manager
         roles = [role for role, granted in ROLE_PERMISSIONS.items() if perm in granted]

@@ -250,3 +250,58 @@ def test_viewer_actions_do_nothing(client, tenants):
     assert response.status_code == 403
     credential.refresh_from_db()
     assert credential.encrypted_data == before
+
+
+def test_forms_refuse_another_organizations_ids(client, tenants):
+    """Posting B's ids as choices (organization, credential, pipeline) is an invalid choice; nothing is created."""
+    from django_etl.connectors.models import Connector, Credential
+    from django_etl.pipelines.models import Pipeline, PipelineStep
+
+    client.force_login(tenants.a.members["owner"])
+    b_credential = next(o for o in tenants.b.objects if isinstance(o, Credential))
+    b_pipeline = next(o for o in tenants.b.objects if isinstance(o, Pipeline))
+    connector = {"name": "stolen", "connector_type": "api", "config": '{"base_url": "http://127.0.0.1:9/"}'}
+    for organization, credential in ((tenants.b.organization, ""), (tenants.a.organization, b_credential)):
+        response = client.post(
+            reverse("admin:connectors_connector_add"),
+            connector
+            | {"organization": str(organization.pk), "credential": str(getattr(credential, "pk", ""))},
+        )
+        assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not Connector.objects.filter(name="stolen").exists()
+    response = client.post(
+        reverse("admin:pipelines_pipelinestep_add"),
+        {
+            "pipeline": str(b_pipeline.pk),
+            "name": "stolen",
+            "order_index": "9",
+            "step_type": "notify",
+            "config": '{"email": ["a@b.io"]}',
+            "dependencies": "[]",
+        },
+    )
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not PipelineStep.objects.filter(name="stolen").exists()
+
+
+def test_bad_query_input_is_no_server_error(client, tenants):
+    from django_etl.monitoring.models import Alert
+
+    client.force_login(tenants.a.members["editor"])
+    changelist = reverse("admin:monitoring_alert_changelist")
+    assert client.get(changelist, {"q": "x\x00y"}).status_code == 400
+    query = {
+        "app_label": "core",
+        "model_name": "organizationmembership",
+        "field_name": "user",
+        "term": "\x00",
+    }
+    assert client.get(reverse("admin:autocomplete"), query).status_code == 400
+    alert = next(o for o in tenants.a.objects if isinstance(o, Alert))
+    response = client.post(
+        changelist, {"action": "mark_resolved", "_selected_action": ["not-a-uuid", "\x00", str(alert.pk)]}
+    )
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.is_resolved
+    assert client.get(reverse("admin:monitoring_alert_change", args=["not-a-uuid"])).status_code == 404
