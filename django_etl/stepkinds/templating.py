@@ -293,10 +293,11 @@ class _Checker:
             for child in node.body:
                 self.visit(child)
         elif isinstance(node, nodes.Output):
-            for child in node.nodes:
+            for position, child in enumerate(node.nodes):
                 self.expression(child)
                 if self.sql:
                     self.sql_output(child)
+                    self.sql_quotes(node.nodes, position)
         elif isinstance(node, nodes.If):
             self.expression(node.test)
             for child in [*node.body, *node.elif_, *node.else_]:
@@ -410,6 +411,21 @@ class _Checker:
             self.problems.append(
                 f"{{{{ {name} }}}} would put {name.split('.')[0].split('[')[0]} into SQL as text: end it with "
                 f"'| sql_literal' (a value) or '| sql_identifier' (a name), e.g. {{{{ {name} | sql_literal }}}}"
+            )
+
+    def sql_quotes(self, siblings: list[nodes.Node], position: int) -> None:
+        """``'{{ x | sql_literal }}'``: the quotes written around it would turn the literal inside out."""
+        node = siblings[position]
+        if not (isinstance(node, nodes.Filter) and node.name in QUOTING_FILTERS):
+            return
+        before = siblings[position - 1] if position > 0 else None
+        after = siblings[position + 1] if position + 1 < len(siblings) else None
+        left = before.data.rstrip()[-1:] if isinstance(before, nodes.TemplateData) else ""
+        right = after.data.lstrip()[:1] if isinstance(after, nodes.TemplateData) else ""
+        if left and left == right and left in "'\"":
+            self.problems.append(
+                f"{{{{ {_describe(node)} }}}} is written inside {left}…{left}: {node.name} adds the quotes "
+                "itself; remove the ones around it"
             )
 
     def unquoted(self, node: nodes.Node) -> Iterator[str]:

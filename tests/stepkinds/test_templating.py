@@ -250,3 +250,14 @@ def test_values_from_context_are_plain_data():
         "params": {"country": "FR"},
         "conf": {"day": "2025-01-02", "when": "2025-01-02 00:00:00+00:00"},
     }
+
+
+def test_check_templates_quoting_filter_inside_quotes_is_refused():
+    # '{{ x | sql_literal }}' would read ''x'': an empty string, then the value as bare SQL.
+    config = {
+        "sql": "SELECT * FROM t WHERE a = '{{ conf.day | sql_literal }}' AND b = \"{{ conf.c | sql_identifier }}\""
+    }
+    assert [message.split(":")[0] for _, message in messages(config, "transform")] == [
+        "{{ conf.day | sql_literal }} is written inside '…'",
+        '{{ conf.c | sql_identifier }} is written inside "…"',
+    ]
