@@ -1,0 +1,109 @@
+"""Chunked data migrations: one transaction per chunk, progress, and a resume after an interruption."""
+
+from __future__ import annotations
+
+import importlib
+from io import StringIO
+
+import pytest
+from django.db import transaction
+from django.db.migrations.recorder import MigrationRecorder
+
+from django_etl.errors import ConfigurationError
+from django_etl.migrations_kit import chunked
+from tests.migrations_kit import scratch as scratch_db
+from tests.migrations_kit.seed import seed_rows
+
+MIGRATION = ("lineage", "9001_backfill_in_chunks")
+
+
+def add_edges(alias: str, task_runs, count: int) -> None:
+    from django_etl.lineage.models import DataLineage
+
+    pairs = [(a, b) for a in task_runs for b in task_runs if a.pk != b.pk][1 : count + 1]
+    DataLineage.objects.using(alias).bulk_create(
+        [DataLineage(source_task=a, target_task=b, relationship_type="direct") for a, b in pairs]
+    )
+
+
+def backfilled(alias: str) -> list:
+    from django_etl.lineage.models import DataLineage
+
+    return sorted(edge.metadata.get("backfilled", 0) for edge in DataLineage.objects.using(alias).all())
+
+
+def cursor_row(connection):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT position, rows_done FROM etl_migration_cursors WHERE name = %s",
+            ["lineage.9001_backfill_in_chunks"],
+        )
+        return cursor.fetchone()
+
+
+@pytest.fixture
+def chunked_migration(settings):
+    from tests.migrations_kit.lineage_chunked import __name__ as package
+
+    settings.MIGRATION_MODULES = {"lineage": package}
+    module = importlib.import_module(f"{package}.9001_backfill_in_chunks")
+    yield module
+    module.INTERRUPT_AFTER = None
+
+
+def test_interrupted_chunked_migration_resumes_after_its_last_chunk(scratch, chunked_migration):
+    alias = scratch.alias
+    seeded = seed_rows(alias)
+    add_edges(alias, seeded["task_runs"], 6)  # 7 edges with the seed's one: chunks of 2, 2, 2, 1
+    chunked_migration.INTERRUPT_AFTER = 2
+
+    with pytest.raises(chunked_migration.Interrupted):
+        scratch_db.migrate(alias, "lineage")
+
+    assert backfilled(alias) == [0, 0, 0, 1, 1, 1, 1]  # the two committed chunks stay done
+    position, done = cursor_row(scratch)
+    assert done == 4 and position
+    assert MIGRATION not in MigrationRecorder(scratch).applied_migrations()
+
+    chunked_migration.INTERRUPT_AFTER = None
+    out = StringIO()
+    scratch_db.migrate(alias, "lineage", monitor=True, verbosity=1, stdout=out)
+
+    assert backfilled(alias) == [1] * 7  # every edge exactly once
+    assert cursor_row(scratch) is None
+    assert MIGRATION in MigrationRecorder(scratch).applied_migrations()
+    assert "lineage.9001_backfill_in_chunks: 6/7 rows (85%) (resumed)" in out.getvalue()
+    assert "7/7 rows (100%) (resumed)" in out.getvalue()
+
+
+def test_chunks_report_progress_and_leave_no_cursor(scratch):
+    from django_etl.core.models import Organization
+
+    Organization.objects.using(scratch.alias).bulk_create(
+        [Organization(name=f"org {n}", slug=f"org-{n}") for n in range(5)]
+    )
+    reports = []
+
+    def process(rows):
+        Organization.objects.using(scratch.alias).filter(pk__in=[row.pk for row in rows]).update(name="done")
+
+    report = chunked.migrate_in_chunks(
+        Organization.objects.using(scratch.alias),
+        process,
+        name="test.orgs",
+        chunk_size=2,
+        progress=lambda progress: reports.append((progress.done, progress.total)),
+    )
+    assert reports == [(2, 5), (4, 5), (5, 5)]
+    assert (report.chunks, report.resumed) == (3, False)
+    assert set(Organization.objects.using(scratch.alias).values_list("name", flat=True)) == {"done"}
+    with scratch.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM etl_migration_cursors")
+        assert cursor.fetchone()[0] == 0
+
+
+def test_chunks_refuse_to_run_inside_a_transaction(scratch):
+    from django_etl.core.models import Organization
+
+    with pytest.raises(ConfigurationError, match="atomic = False"), transaction.atomic(using=scratch.alias):
+        chunked.migrate_in_chunks(Organization.objects.using(scratch.alias), print, name="test.atomic")
