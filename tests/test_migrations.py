@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -35,6 +36,11 @@ def test_sqlite_migrates_from_zero(tmp_path):
     result = run_manage("migrate", database_url=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Applying runs.0001_initial... OK" in result.stdout
+    # The concurrent index falls back to a plain CREATE INDEX on SQLite.
+    assert "Applying runs.0002_task_runs_status_run_idx... OK" in result.stdout
+    with sqlite3.connect(tmp_path / "fresh.sqlite3") as db:
+        [sql] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'task_runs_status_run_idx'").fetchone()
+    assert '"status", "run_started_at"' in sql
 
 
 @pytest.mark.integration
