@@ -57,7 +57,7 @@ print(os.read(read, 1000).decode())
 """
 
 
-def test_forked_child_gets_fresh_state_and_keeps_django_ready():
+def test_state_in_a_forked_child_is_fresh_but_keeps_django_ready():
     result = subprocess.run(
         [sys.executable, "-c", FORKING_PROCESS], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
