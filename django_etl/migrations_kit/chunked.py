@@ -5,7 +5,8 @@ when it fails everything is lost. :func:`migrate_in_chunks` walks a queryset in 
 ``chunk_size`` rows at a time; each chunk's changes and the cursor (the last key done) commit together in the
 small table ``etl_migration_cursors``, so a run that stops (an error, a lock timeout, a killed process) starts
 again after the last committed chunk, and no chunk is done twice. The cursor row is deleted when the walk
-ends. Use it from ``RunPython`` in a migration with ``atomic = False`` (see docs/migrations.md)::
+ends. Use it from ``ResumableRunPython`` (a ``RunPython`` that ``migrate`` retries after a lock timeout) in a
+migration with ``atomic = False`` (see docs/migrations.md)::
 
     def backfill(apps, schema_editor):
         Alert = apps.get_model("monitoring", "Alert")
@@ -28,13 +29,20 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.db import connections, transaction
+from django.db import connections, migrations, transaction
 
 from django_etl.errors import ConfigurationError
 from django_etl.migrations_kit import events
 
 CURSOR_TABLE = "etl_migration_cursors"
 logger = logging.getLogger(__name__)
+
+
+class ResumableRunPython(migrations.RunPython):
+    """A ``RunPython`` whose code walks with :func:`migrate_in_chunks`: running it again resumes, so the
+    lock-timeout retry of ``migrate`` may run it again (``timeouts.retry_safe``)."""
+
+    retry_safe = True
 
 
 @dataclass

@@ -14,7 +14,8 @@ from django.db import DatabaseError
 
 from django_etl import conf
 from django_etl.errors import EtlError, first_line
-from django_etl.migrations_kit import backup, catalog, plan, precheck
+from django_etl.migrations_kit import archive, backup, catalog, plan, precheck
+from django_etl.migrations_kit import restore as restoring
 
 
 class PrecheckFailed(EtlError):
@@ -101,14 +102,19 @@ def failure_message(connection, exc: BaseException, taken: backup.Backup | None)
     if taken is None:
         return text
     lines = [text, f"The critical tables were backed up before migrating: {taken.path}"]
-    since, undone = backup.state_difference(connection, taken.path)
+    try:
+        since, undone = restoring.state_difference(connection, taken.path)
+    except (EtlError, DatabaseError) as state_error:  # the failure itself comes first; this is advice
+        lines.append(f"(Could not compare the migration state with the backup's: {first_line(state_error)}.)")
+        since, undone = set(), set()
     if since or undone:
         changed = {app for app, _ in since | undone}
         lines.append("Migrations applied before the failure stay applied; to go back to the backup's state:")
         lines += [
-            f"  {cmd}" for cmd in backup.commands_back(backup.archived_state(taken.path), changed, connection)
+            f"  {cmd}"
+            for cmd in restoring.commands_back(archive.archived_state(taken.path), changed, connection)
         ]
-    else:
+    elif len(lines) == 2:
         lines.append(
             "The database's migration state is still the backup's (the failed migration was not applied)."
         )
@@ -120,17 +126,17 @@ def failure_message(connection, exc: BaseException, taken: backup.Backup | None)
 
 def restore(
     connection, path: Path, *, write: Callable[[str], None], confirm: Callable[[str], bool] | None = None
-) -> backup.RestoreReport:
+) -> restoring.RestoreReport:
     """Put back the rows of a safe_migrate backup (after ``confirm`` agrees, when given)."""
-    backup.ensure_restorable(connection, path)
-    tables = [table for table in backup.archive_tables(path) if table != backup.STATE_TABLE]
+    restoring.ensure_restorable(connection, path)
+    tables = [table for table in archive.archive_tables(path) if table != archive.STATE_TABLE]
     question = (
         f"This replaces every row of {', '.join(tables)} in database {connection.settings_dict['NAME']!s} "
         f"with the rows of {path}. Type 'yes' to continue: "
     )
     if confirm is not None and not confirm(question):
         raise EtlError("Restore cancelled; nothing changed.")
-    report = backup.restore(connection, path)
+    report = restoring.restore(connection, path)
     write(f"Restored from {path}:")
     for table, rows in report.rows.items():
         write(f"  {table}: {rows} row(s)")

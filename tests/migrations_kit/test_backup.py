@@ -7,7 +7,8 @@ import stat
 import pytest
 from django.db.migrations.recorder import MigrationRecorder
 
-from django_etl.migrations_kit import backup
+from django_etl.migrations_kit import archive, backup
+from django_etl.migrations_kit import restore as restoring
 from tests.migrations_kit import scratch as scratch_db
 from tests.migrations_kit.seed import seed_rows
 
@@ -36,9 +37,9 @@ def test_backup_is_owner_only_and_holds_the_critical_tables_and_the_migration_st
 
     assert stat.S_IMODE(taken.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(taken.path.parent.stat().st_mode) == 0o700
-    assert set(backup.archive_tables(taken.path)) == CRITICAL | {"django_migrations"}
-    assert backup.archived_state(taken.path) == set(MigrationRecorder(scratch).applied_migrations())
-    assert "task_runs" not in backup.archive_tables(taken.path)
+    assert set(archive.archive_tables(taken.path)) == CRITICAL | {"django_migrations"}
+    assert archive.archived_state(taken.path) == set(MigrationRecorder(scratch).applied_migrations())
+    assert "task_runs" not in archive.archive_tables(taken.path)
 
 
 def test_restore_puts_the_backed_up_rows_back(scratch, tmp_path):
@@ -59,7 +60,7 @@ def test_restore_puts_the_backed_up_rows_back(scratch, tmp_path):
     Credential.objects.using(db).update(encrypted_data="overwritten")
     PipelineStep.objects.using(db).filter(name="load").update(config={"broken": True})
 
-    report = backup.restore(scratch, taken.path)
+    report = restoring.restore(scratch, taken.path)
 
     assert {table: count(scratch, table) for table in before} == before
     assert Organization.objects.using(db).get(pk=seeded["organization"].pk).name == "Acme"
@@ -75,8 +76,8 @@ def test_restore_refuses_another_migration_state_and_names_the_way_back(scratch,
     taken = backup.take(scratch, tmp_path)
     scratch_db.migrate(scratch.alias, "runs", "0001")
 
-    with pytest.raises(backup.BackupError) as error:
-        backup.restore(scratch, taken.path)
+    with pytest.raises(archive.BackupError) as error:
+        restoring.restore(scratch, taken.path)
 
     message = str(error.value)
     assert "unapplied since the backup: runs.0002_task_runs_status_run_idx" in message
@@ -100,8 +101,8 @@ def test_restore_refuses_to_orphan_rows_created_after_the_backup(scratch, tmp_pa
     Pipeline.objects.using(db).bulk_create([later])
     PipelineRun.objects.using(db).bulk_create([PipelineRun(pipeline=later, trigger_type="manual")])
 
-    with pytest.raises(backup.BackupError, match="rolled back, nothing changed"):
-        backup.restore(scratch, taken.path)
+    with pytest.raises(archive.BackupError, match="rolled back, nothing changed"):
+        restoring.restore(scratch, taken.path)
     assert Pipeline.objects.using(db).filter(name="Later").exists()
 
 

@@ -107,3 +107,35 @@ def test_chunks_refuse_to_run_inside_a_transaction(scratch):
 
     with pytest.raises(ConfigurationError, match="atomic = False"), transaction.atomic(using=scratch.alias):
         chunked.migrate_in_chunks(Organization.objects.using(scratch.alias), print, name="test.atomic")
+
+
+def test_chunked_migration_retried_after_a_lock_timeout_resumes(scratch, chunked_migration, settings):
+    from django_etl.lineage.models import DataLineage
+    from django_etl.migrations_kit import events
+
+    alias = scratch.alias
+    seeded = seed_rows(alias)
+    add_edges(alias, seeded["task_runs"], 6)
+    fifth = sorted(DataLineage.objects.using(alias).values_list("pk", flat=True))[4]  # in the third chunk
+    holder = scratch_db.psycopg_connect(alias)
+    holder.execute("SELECT 1 FROM data_lineage WHERE id = %s FOR UPDATE", [fifth])  # a writer holds the row
+    settings.ETL_MIGRATION_LOCK_TIMEOUT = 0.3
+    settings.ETL_MIGRATION_RETRIES = 2
+    retried = []
+
+    def release(*, attempt, **_):
+        retried.append(attempt)
+        holder.rollback()
+
+    events.lock_retry.connect(release, dispatch_uid="test-chunk-retry")
+    out = StringIO()
+    try:
+        scratch_db.migrate(alias, "lineage", monitor=True, verbosity=1, stdout=out)
+    finally:
+        events.lock_retry.disconnect(dispatch_uid="test-chunk-retry")
+        holder.close()
+
+    assert retried == [2]
+    assert backfilled(alias) == [1] * 7
+    assert "4/7 rows" in out.getvalue() and "7/7 rows (100%) (resumed)" in out.getvalue()
+    assert MIGRATION in MigrationRecorder(scratch).applied_migrations()

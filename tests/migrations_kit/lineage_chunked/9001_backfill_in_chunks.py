@@ -5,7 +5,7 @@
 
 from django.db import migrations
 
-from django_etl.migrations_kit.chunked import migrate_in_chunks
+from django_etl.migrations_kit.chunked import ResumableRunPython, migrate_in_chunks
 from tests.migrations_kit.fake_migrations import latest_real
 
 NAME = "lineage.9001_backfill_in_chunks"
@@ -38,4 +38,4 @@ class Migration(migrations.Migration):
 
     dependencies = [("lineage", latest_real("django_etl.lineage.migrations"))]
 
-    operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]
+    operations = [ResumableRunPython(backfill, migrations.RunPython.noop)]
