@@ -8,9 +8,26 @@ costs no Django import: the builder imports it at every DAG-file parse.
 
 from __future__ import annotations
 
-from airflow_plugin.writeback import listener
+from typing import Any
+
 from airflow_plugin.writeback.callbacks import DAG_CALLBACKS, TASK_CALLBACKS
-from airflow_plugin.writeback.delivery import close_connection, flush
-from airflow_plugin.writeback.delivery import setup_django as setup
 
 __all__ = ["DAG_CALLBACKS", "TASK_CALLBACKS", "close_connection", "flush", "listener", "setup"]
+
+# Loaded on first use: a DAG-file parse needs only the callbacks, not the listener or the delivery queue.
+_LAZY = {
+    "close_connection": ("delivery", "close_connection"),
+    "flush": ("delivery", "flush"),
+    "setup": ("delivery", "setup_django"),
+    "listener": ("listener", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    module_name, attribute = _LAZY[name]
+    module = import_module(f"{__name__}.{module_name}")
+    return module if attribute is None else getattr(module, attribute)

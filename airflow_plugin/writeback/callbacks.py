@@ -9,17 +9,14 @@ builder imports this module at every DAG-file parse.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
-
-from airflow_plugin.writeback import events
 
 log = logging.getLogger("airflow_plugin.writeback")
 
 
 def _task_event(context: Any, event: str) -> None:
     try:
-        from airflow_plugin.writeback import recorder
+        from airflow_plugin.writeback import events, recorder
 
         task = context.get("task")
         step, pipeline = events.spec_of_task(task)
@@ -57,7 +54,9 @@ def on_task_retry(context: Any) -> None:
 def _dag_event(context: Any, event: str) -> None:
     # The scheduler's DAG-run listener reconciles every task; this only settles a run it left open.
     try:
-        from airflow_plugin.writeback import recorder
+        from dataclasses import replace
+
+        from airflow_plugin.writeback import events, recorder
 
         run = replace(
             events.run_info(context["dag_run"]), state="success" if event == "success" else "failed"
