@@ -109,11 +109,6 @@ def roles_of(user) -> dict:
     return cached
 
 
-def forget(user) -> None:
-    """Drop the cached roles (after the user's memberships changed in the same request or test)."""
-    user.__dict__.pop("_etl_roles", None)
-
-
 def may_use_admin(user) -> bool:
     """Who may sign in to the admin: active superusers and staff (operators), and every member."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
