@@ -149,6 +149,12 @@ _DECLARED = [
         "Comma-separated folders file connectors may use.",
     ),
     Setting(
+        "ETL_SOURCE_STATEMENT_TIMEOUT",
+        lambda: 3600.0,
+        parse_seconds,
+        "Seconds one query against a source database (extract, preview) may run; 0 for no limit.",
+    ),
+    Setting(
         "ETL_RECORDER_TIMEOUT",
         lambda: 5.0,
         parse_seconds,

@@ -190,8 +190,25 @@ class PostgresAdapter(Adapter):
             conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(config.schema_)))
         return conn
 
+    def connect_read_only(self):
+        """A connection for tenant-written queries: every transaction READ ONLY, every statement time-bounded.
+
+        The server enforces both (``default_transaction_read_only`` and ``statement_timeout`` are set when the
+        session starts, and psycopg opens each transaction with BEGIN READ ONLY): an extract query or a
+        preview can read what the connector's login may read and change nothing, whatever functions it calls.
+        """
+        from django_etl import conf
+
+        timeout_ms = int(float(conf.value("ETL_SOURCE_STATEMENT_TIMEOUT")) * 1000)
+        conn = self.connect(
+            options=f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
+        )
+        conn.commit()  # ends the transaction connect() opened to set the search path
+        conn.read_only = True
+        return conn
+
     def check(self) -> str:
-        with self.connect() as conn:
+        with self.connect_read_only() as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
         return f"connected to PostgreSQL {version}, database {self.config.database!r}"
 
@@ -200,7 +217,11 @@ class PostgresAdapter(Adapter):
 
         query, params = self._query(request)
         try:
-            with self.connect() as conn, conn.transaction(), conn.cursor(name="etl_extract") as cursor:
+            with (
+                self.connect_read_only() as conn,
+                conn.transaction(),
+                conn.cursor(name="etl_extract") as cursor,
+            ):
                 cursor.itersize = batch_size
                 cursor.execute(query, params)
                 schema = pg_schema(cursor.description)
@@ -210,10 +231,14 @@ class PostgresAdapter(Adapter):
             raise self.fail(f"missing table: {first_line(exc)}") from None
         except (psycopg.errors.SyntaxError, psycopg.errors.UndefinedColumn) as exc:
             raise self.fail(f"bad query: {first_line(exc)}") from None
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            raise self.fail(f"source queries are read-only: {first_line(exc)}") from None
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
             raise self.fail(f"timed out: {first_line(exc)}", retryable=True) from None
         except psycopg.OperationalError as exc:
             raise self.fail(f"connection lost: {first_line(exc)}", retryable=True) from None
+        except psycopg.Error as exc:  # refused by the server: a data-modifying CTE, a read-write switch...
+            raise self.fail(f"query refused: {first_line(exc)}") from None
 
     def _query(self, request: dict[str, Any]):
         from psycopg import sql
@@ -240,7 +265,7 @@ class PostgresAdapter(Adapter):
         ]
 
     def sample(self, limit: int = 10) -> pa.Table:
-        with self.connect() as conn:
+        with self.connect_read_only() as conn:
             row = conn.execute(
                 "SELECT table_schema, table_name FROM information_schema.tables "
                 "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "

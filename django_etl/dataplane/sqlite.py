@@ -86,8 +86,26 @@ class SqliteAdapter(Adapter):
         except sqlite3.Error as exc:
             raise self.fail(f"cannot open SQLite file {self.config.path!r}: {exc}") from None
 
+    def connect_read_only(self) -> sqlite3.Connection:
+        """A connection for tenant-written queries: the file opened read-only, an authorizer that allows reading.
+
+        ``mode=ro`` makes SQLite refuse every write to the file; the authorizer also refuses ATTACH (which
+        would open another file), PRAGMA, and every action but reading tables and calling functions, so
+        neither ``ATTACH`` nor ``VACUUM INTO`` nor ``load_extension`` can reach beyond this one file.
+        """
+        from pathlib import Path
+        from urllib.parse import quote as url_quote
+
+        uri = f"file:{url_quote(str(Path(self.config.path).resolve()))}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        except sqlite3.Error as exc:
+            raise self.fail(f"cannot open SQLite file {self.config.path!r} read-only: {exc}") from None
+        conn.set_authorizer(_read_only_authorizer)
+        return conn
+
     def check(self) -> str:
-        conn = self.connect()
+        conn = self.connect_read_only()
         try:
             count = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -98,7 +116,7 @@ class SqliteAdapter(Adapter):
 
     def read(self, request: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
         query, params = self._query(request)
-        conn = self.connect()
+        conn = self.connect_read_only()
         try:
             cursor = conn.execute(query, params)
             names = [d[0] for d in cursor.description]
@@ -109,8 +127,10 @@ class SqliteAdapter(Adapter):
                         yield {n: _sqlite_value(v) for n, v in zip(names, row, strict=True)}
 
             yield from batches_of_rows(rows(), batch_size)
-        except sqlite3.OperationalError as exc:
-            retryable = "locked" in str(exc)
+        except sqlite3.DatabaseError as exc:
+            if "not authorized" in str(exc) or "readonly" in str(exc):
+                raise self.fail(f"source queries may only read this file: {exc}") from None
+            retryable = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
             raise self.fail(f"query failed: {exc}", retryable=retryable) from None
         except SchemaDriftError:
             raise
@@ -120,7 +140,8 @@ class SqliteAdapter(Adapter):
     def _query(self, request: dict[str, Any]) -> tuple[str, list[Any]]:
         watermark = request.get("watermark")
         if request.get("query"):
-            query = request["query"].strip().rstrip(";")
+            # Always a subquery: only a SELECT (or WITH ... SELECT) can stand there, never VACUUM or ATTACH.
+            query = f"SELECT * FROM ({request['query'].strip().rstrip(';')}\n) AS etl_source"
         elif request.get("table"):
             query = "SELECT * FROM " + ledger.qualified(split_table_name(request["table"]))
         else:
@@ -133,7 +154,7 @@ class SqliteAdapter(Adapter):
         )
 
     def sample(self, limit: int = 10) -> pa.Table:
-        conn = self.connect()
+        conn = self.connect_read_only()
         try:
             row = conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
@@ -223,3 +244,17 @@ def write_rows(conn: sqlite3.Connection, request: LoadRequest, parts: tuple[str,
         conn.executemany(statement, values)
         rows += batch.num_rows
     return rows
+
+
+# What a tenant-written query may do: read tables and call ordinary functions (never load_extension).
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
+
+
+def _read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, database: str | None, _: Any
+) -> int:
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() != "load_extension":
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
