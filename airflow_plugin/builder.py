@@ -14,11 +14,12 @@ from airflow.sdk import DAG, Param
 
 from airflow_plugin.operators import OPERATORS
 from airflow_plugin.writeback import DAG_CALLBACKS, TASK_CALLBACKS
+from django_etl.errors import ConfigurationError
 
 SUPPORTED_FORMATS = {1}
 
 
-class SpecError(ValueError):
+class SpecError(ConfigurationError, ValueError):
     """The spec cannot become a DAG; the message names the pipeline and what is wrong."""
 
 

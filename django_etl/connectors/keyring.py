@@ -11,8 +11,10 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from django_etl.errors import ConfigurationError
 
-class UnknownKeyError(LookupError):
+
+class UnknownKeyError(ConfigurationError, LookupError):
     """A credential names a key id that the configured key ring does not hold."""
 
 

@@ -14,9 +14,10 @@ from django.db import models
 from django_etl.connectors.choices import ConnectorType
 from django_etl.connectors.keyring import get_keyring
 from django_etl.core.models import Organization
+from django_etl.errors import ConfigurationError
 
 
-class CredentialDecryptionError(ValueError):
+class CredentialDecryptionError(ConfigurationError, ValueError):
     """The stored token cannot be decrypted with the key its encryption_key_id names."""
 
 
