@@ -105,5 +105,6 @@ def session_settings(connection, values: dict[str, str]) -> Iterator[dict[str, s
 
 
 def backend_pid(connection) -> int:
-    connection.ensure_connection()
-    return connection.connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]

@@ -14,7 +14,7 @@ from django.db import DatabaseError
 
 from django_etl import conf
 from django_etl.errors import EtlError, first_line
-from django_etl.migrations_kit import archive, backup, catalog, plan, precheck
+from django_etl.migrations_kit import archive, backup, catalog, plan, precheck, timeouts
 from django_etl.migrations_kit import restore as restoring
 
 
@@ -55,7 +55,10 @@ def safe_migrate(
             f"{report.describe()}\n"
             "Fix or delete those rows (or change the migration), then run safe_migrate again."
         )
-    write(f"  {report.checked} rule(s) checked against existing rows: none broken.")
+    if report.checked:
+        write(f"  {report.checked} rule(s) checked against existing rows: none broken.")
+    else:
+        write("  No pending migration adds a rule that existing rows must meet.")
     for note in report.notes:
         write(f"  note: {note}")
     if dry_run:
@@ -79,7 +82,11 @@ def safe_migrate(
                 f"  {taken.path}"
             )
 
-    write("Migrating (lock timeout, retries and statement timeout from the ETL_MIGRATION_* settings):")
+    policy = timeouts.TimeoutPolicy.from_settings()
+    write(
+        f"Migrating (lock timeout {policy.lock_timeout:g} s, statement timeout {policy.statement_timeout:g} s, "
+        f"up to {policy.retries} retries after a lock timeout):"
+    )
     try:
         call_command(
             "migrate",

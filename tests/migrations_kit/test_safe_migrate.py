@@ -65,7 +65,7 @@ def test_safe_migrate_backs_up_migrates_with_progress_and_restores(scratch, tmp_
 
     [archive] = list(tmp_path.iterdir())
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
-    assert "1 migration(s) to run" in text and "none broken" in text
+    assert "1 migration(s) to run" in text and "No pending migration adds a rule" in text
     assert "Backup of organizations, auth_user" in text and str(archive) in text
     assert "[1/1] Applying runs.0002_task_runs_status_run_idx" in text and "OK in" in text
     assert INDEX_MIGRATION in applied(scratch)
