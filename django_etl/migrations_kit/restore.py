@@ -25,6 +25,9 @@ from django_etl.migrations_kit.archive import (
     copy_blocks,
     data_lines,
 )
+from django_etl.migrations_kit.timeouts import sqlstate
+
+FOREIGN_KEY_VIOLATION = "23503"
 
 
 @dataclass
@@ -78,10 +81,14 @@ def restore(connection, path: Path) -> RestoreReport:
             for table in tables:
                 advance_sequences(cursor, connection, table)
     except (DatabaseError, psycopg.Error) as exc:  # COPY raises the driver's errors unwrapped
+        advice = (
+            "Rows outside the backup (run history, alerts, admin log) point at rows the backup does not have; "
+            "delete them first, or restore into a copy of the database and pick the rows you need."
+            if sqlstate(exc) == FOREIGN_KEY_VIOLATION
+            else "Check that the file is a safe_migrate backup of this database."
+        )
         raise BackupError(
-            f"the restore of {path} was rolled back, nothing changed: {first_line(exc)}. Rows outside the backup "
-            "(run history, alerts, admin log) point at rows the backup does not have; delete them first, or "
-            "restore into a copy of the database and pick the rows you need."
+            f"the restore of {path} was rolled back, nothing changed: {first_line(exc)}. {advice}"
         ) from exc
     return report
 
