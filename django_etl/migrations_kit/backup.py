@@ -73,14 +73,10 @@ def take(connection, folder: Path, *, now: dt.datetime | None = None) -> Backup 
     if STATE_TABLE in set(connection.introspection.table_names()):
         tables.append(STATE_TABLE)
     schema = current_schema(connection)
-    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
-    database = re.sub(r"[^\w.-]", "_", str(connection.settings_dict["NAME"]))
-    path = owner_only_folder(folder) / f"{database}-{stamp}.pgdump"
     options = ["--format=custom", "--no-owner", "--no-privileges", "--strict-names"]
     options += [f"--table={quote_pattern(schema)}.{quote_pattern(table)}" for table in tables]
     command, env = client_command(connection, "pg_dump", options)
-    # Created 0600 before a byte is written; pg_dump writes through the descriptor.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    path, descriptor = new_owner_only_file(owner_only_folder(folder), connection, now)
     try:
         with os.fdopen(descriptor, "wb") as output:
             os.fchmod(output.fileno(), 0o600)
@@ -99,6 +95,19 @@ def take(connection, folder: Path, *, now: dt.datetime | None = None) -> Backup 
     if missing:
         raise BackupError(f"the backup {path} lacks the data of {', '.join(missing)}; nothing was migrated")
     return Backup(path=path, tables=tables, size=path.stat().st_size)
+
+
+def new_owner_only_file(folder: Path, connection, now: dt.datetime | None) -> tuple[Path, int]:
+    """``<database>-<UTC time>.pgdump``, created 0600 before a byte is written (pg_dump writes through it)."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    database = re.sub(r"[^\w.-]", "_", str(connection.settings_dict["NAME"]))
+    for attempt in range(1, 100):
+        path = folder / f"{database}-{stamp}{'' if attempt == 1 else f'-{attempt}'}.pgdump"
+        try:
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # another backup in the same second
+    raise BackupError(f"cannot create a backup file in {folder}: too many backups this second")
 
 
 def current_schema(connection) -> str:

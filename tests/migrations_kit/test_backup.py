@@ -111,3 +111,12 @@ def test_restore_refuses_to_orphan_rows_created_after_the_backup(scratch, tmp_pa
 def test_backup_of_a_new_database_is_skipped(tmp_path, django_db_blocker):
     with django_db_blocker.unblock(), scratch_db.scratch_database() as empty:
         assert backup.take(empty, tmp_path) is None
+
+
+def test_two_backups_in_the_same_second_get_two_files(scratch, tmp_path):
+    import datetime as dt
+
+    moment = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    first, second = backup.take(scratch, tmp_path, now=moment), backup.take(scratch, tmp_path, now=moment)
+    assert first.path.name == f"{scratch.alias}-20260102T030405Z.pgdump"
+    assert second.path.name == f"{scratch.alias}-20260102T030405Z-2.pgdump"
