@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import stat
 
 import pytest
@@ -102,7 +103,7 @@ def test_restore_refuses_to_orphan_rows_created_after_the_backup(scratch, tmp_pa
     PipelineRun.objects.using(db).bulk_create([PipelineRun(pipeline=later, trigger_type="manual")])
 
     with pytest.raises(
-        archive.BackupError, match="rolled back, nothing changed.*point at rows the backup does not have"
+        archive.BackupError, match=r"rolled back, nothing changed.*point at rows the backup does not have"
     ):
         restoring.restore(scratch, taken.path)
     assert Pipeline.objects.using(db).filter(name="Later").exists()
@@ -114,8 +115,6 @@ def test_backup_of_a_new_database_is_skipped(tmp_path, django_db_blocker):
 
 
 def test_two_backups_in_the_same_second_get_two_files(scratch, tmp_path):
-    import datetime as dt
-
     moment = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     first, second = backup.take(scratch, tmp_path, now=moment), backup.take(scratch, tmp_path, now=moment)
     assert first.path.name == f"{scratch.alias}-20260102T030405Z.pgdump"
