@@ -6,8 +6,6 @@ import pytest
 
 from tests.migrations_kit import scratch as scratch_db
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="session")
 def migrated_template(django_db_blocker):

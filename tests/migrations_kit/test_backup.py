@@ -13,6 +13,8 @@ from django_etl.migrations_kit import restore as restoring
 from tests.migrations_kit import scratch as scratch_db
 from tests.migrations_kit.seed import seed_rows
 
+pytestmark = pytest.mark.integration
+
 CRITICAL = {
     "organizations",
     "auth_user",

@@ -14,6 +14,8 @@ from django_etl.migrations_kit import chunked
 from tests.migrations_kit import scratch as scratch_db
 from tests.migrations_kit.seed import seed_rows
 
+pytestmark = pytest.mark.integration
+
 MIGRATION = ("lineage", "9001_backfill_in_chunks")
 
 

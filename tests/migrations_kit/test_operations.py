@@ -17,6 +17,8 @@ from django_etl.runs import partitioning
 from tests.migrations_kit import scratch as scratch_db
 from tests.migrations_kit.seed import seed_rows
 
+pytestmark = pytest.mark.integration
+
 INDEX = "task_runs_status_run_idx"
 WAIT = 60  # seconds a test waits for the other session before it fails
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from django.db import migrations, models
 
 from django_etl.migrations_kit import precheck
 from tests.migrations_kit.seed import seed_rows
+
+pytestmark = pytest.mark.integration
 
 
 def pending(app_label: str, *operations) -> list:

@@ -17,6 +17,8 @@ from django.db.migrations.recorder import MigrationRecorder
 from tests.migrations_kit import scratch as scratch_db
 from tests.migrations_kit.seed import seed_rows
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 INDEX_MIGRATION = ("runs", "0002_task_runs_status_run_idx")
 

@@ -13,6 +13,8 @@ from django_etl.migrations_kit import catalog, events, timeouts
 from django_etl.migrations_kit.operations import AddIndexConcurrently
 from tests.migrations_kit import scratch as scratch_db
 
+pytestmark = pytest.mark.integration
+
 CHECK_MODULES = {"lineage": "tests.migrations_kit.lineage_check"}
 
 

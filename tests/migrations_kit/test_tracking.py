@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
+
 from django_etl.migrations_kit import events
 from tests.migrations_kit import scratch as scratch_db
+
+pytestmark = pytest.mark.integration
 
 
 def test_monitor_names_the_session_holding_the_lock_and_the_time_waited(scratch, settings):
