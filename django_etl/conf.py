@@ -123,9 +123,9 @@ _DECLARED = [
     ),
     Setting(
         "ETL_MAINTENANCE_SCHEDULE",
-        lambda: "* * * * *",
+        lambda: "*/15 * * * *",
         parse_text,
-        "Schedule of the maintenance DAG that runs generate_dags; 'off' for manual runs.",
+        "Schedule of the maintenance DAG that runs generate_dags (a no-op when nothing changed); 'off': manual.",
     ),
     Setting(
         "ETL_STAGING_URL",
@@ -208,6 +208,56 @@ _DECLARED = [
         lambda: True,
         parse_bool,
         "Airflow components set Django up when they start, so forked task processes inherit it.",
+    ),
+    Setting(
+        "ETL_AIRFLOW_API_URL",
+        lambda: "",
+        parse_text,
+        "Base URL of Airflow's api-server (REST v2), e.g. http://127.0.0.1:8080; empty: Django does not control Airflow.",
+    ),
+    Setting("ETL_AIRFLOW_USERNAME", lambda: "", parse_text, "Airflow service account Django signs in as."),
+    Setting("ETL_AIRFLOW_PASSWORD", lambda: "", parse_text, "Password of that service account."),
+    Setting(
+        "ETL_AIRFLOW_UI_URL",
+        lambda: "",
+        parse_text,
+        "Airflow's UI as people reach it, for links from the admin; empty: ETL_AIRFLOW_API_URL.",
+    ),
+    Setting(
+        "ETL_AIRFLOW_API_TIMEOUT",
+        lambda: 5.0,
+        parse_seconds,
+        "Seconds one call from Django to Airflow's API may take before the admin says Airflow is unreachable.",
+    ),
+    Setting(
+        "ETL_ADMIN_URL",
+        lambda: "",
+        parse_text,
+        "The Django admin's base URL (e.g. http://127.0.0.1:8000), for links from DAG docs back to pipelines.",
+    ),
+    Setting(
+        "ETL_WEBHOOK_MAX_BYTES",
+        lambda: 65536,
+        parse_positive_int,
+        "Largest webhook trigger body accepted, in bytes.",
+    ),
+    Setting(
+        "ETL_WEBHOOK_REPLAY_SECONDS",
+        lambda: 300.0,
+        parse_seconds,
+        "How far a webhook's signed timestamp may be from now; older or reused signatures are refused.",
+    ),
+    Setting(
+        "ETL_WEBHOOK_RATE_LIMIT",
+        lambda: 30,
+        parse_positive_int,
+        "Webhook triggers accepted per pipeline per minute.",
+    ),
+    Setting(
+        "ETL_MAINTENANCE_ALERTS",
+        lambda: True,
+        parse_bool,
+        "A failed run of the maintenance DAG raises an Alert in Django.",
     ),
 ]
 

@@ -52,6 +52,12 @@ if not DEBUG:
             "DJANGO_DEBUG is off but no credential key ring is configured: refusing to encrypt secrets with "
             "the development key. Set ETL_CREDENTIAL_KEYS or ETL_CREDENTIAL_KEYS_FILE (docs/credentials.md)."
         )
+    if not os.environ.get("DATABASE_URL", "").strip():
+        # Without this an Airflow process would quietly create a new, empty SQLite file ("no such table").
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is off but DATABASE_URL is not set: refusing to fall back to an embedded SQLite "
+            "database. Set DATABASE_URL (e.g. postgres://etl:…@127.0.0.1:5432/etl) in every process (.env.example)."
+        )
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")]
 CSRF_TRUSTED_ORIGINS = [
@@ -75,6 +81,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from STATIC_ROOT (collectstatic) under gunicorn/uvicorn (docs/services.md).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,6 +137,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Compressed copies, no manifest: pages render even before collectstatic has run (tests, the dev server).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Email (the notify step): console in development, SMTP when DJANGO_EMAIL_BACKEND says so.
 _email_backend = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
