@@ -44,9 +44,15 @@ class TenantAdminSite(admin.AdminSite):
     """The admin site: members of any organization sign in; the page then shows what their roles allow."""
 
     login_form = MemberAuthenticationForm
+    index_template = "admin/etl_index.html"  # the organization dashboard above the app list (runs/console.py)
 
     def has_permission(self, request) -> bool:
         return permissions.may_use_admin(request.user)
+
+    def index(self, request, extra_context=None):
+        from django_etl.runs.console import dashboard_context  # models load after the site is created
+
+        return super().index(request, {**dashboard_context(request), **(extra_context or {})})
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

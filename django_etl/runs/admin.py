@@ -4,45 +4,132 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from django_etl.core.tenancy import ReadOnlyAdmin, ScopedTabularInline
+from django_etl.core.tenancy import ReadOnlyAdmin
+from django_etl.runs import console, display
 from django_etl.runs.models import PipelineRun, TaskRun
-
-
-class TaskRunInline(ScopedTabularInline):
-    model = TaskRun
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    fields = ["pipeline_step", "status", "started_at", "completed_at", "retry_count", "rows_out"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="rows out")
-    def rows_out(self, obj: TaskRun):
-        return (obj.metrics or {}).get("rows_out", "-")
 
 
 @admin.register(PipelineRun)
 class PipelineRunAdmin(ReadOnlyAdmin):
     organization_path = "pipeline__organization"
-    list_display = ["pipeline", "status", "trigger_type", "started_at", "duration", "triggered_by"]
+    list_display = ["started_at", "pipeline", "status_badge", "trigger_type", "triggered_by", "took", "rows"]
+    list_display_links = ["started_at"]
     list_filter = ["status", "trigger_type", "pipeline__organization", "pipeline"]
     search_fields = ["pipeline__name", "airflow_run_id"]
     date_hierarchy = "started_at"
+    ordering = ["-started_at"]
     list_select_related = ["pipeline", "triggered_by"]
-    inlines = [TaskRunInline]
+    change_form_template = "admin/runs/pipelinerun/change_form.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("pipeline", "status_badge"),
+                    ("trigger_type", "triggered_by"),
+                    "started_at",
+                    "completed_at",
+                    "took",
+                ]
+            },
+        ),
+        ("Airflow", {"fields": ["airflow_dag_id", "airflow_run_id"]}),
+        ("Metrics", {"fields": ["metrics_fields"]}),
+        ("Context", {"fields": ["context_fields"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = ["status_badge", "took", "metrics_fields", "context_fields"]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: PipelineRun):
+        return display.status_badge(obj.status)
+
+    @admin.display(description="duration")
+    def took(self, obj: PipelineRun) -> str:
+        return display.readable_duration(obj.duration)
+
+    @admin.display(description="rows extracted → loaded")
+    def rows(self, obj: PipelineRun) -> str:
+        metrics = obj.metrics or {}
+        if "rows_extracted" not in metrics and "rows_loaded" not in metrics:
+            return "—"
+        return f"{metrics.get('rows_extracted', 0):,} → {metrics.get('rows_loaded', 0):,}"
+
+    @admin.display(description="metrics")
+    def metrics_fields(self, obj: PipelineRun):
+        return display.fields(obj.metrics)
+
+    @admin.display(description="context")
+    def context_fields(self, obj: PipelineRun):
+        return display.fields(obj.context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        run = self.get_object(request, object_id)  # 404 outside the user's organizations (tenancy)
+        extra.update(console.run_page_context(run))
+        return super().change_view(request, object_id, form_url, extra)
 
 
 @admin.register(TaskRun)
 class TaskRunAdmin(ReadOnlyAdmin):
     organization_path = "pipeline_run__pipeline__organization"
-    list_display = ["pipeline_step", "pipeline_run", "status", "started_at", "duration", "retry_count"]
+    list_display = [
+        "pipeline_step",
+        "pipeline_run",
+        "status_badge",
+        "started_at",
+        "took",
+        "retry_count",
+        "rows",
+    ]
     list_filter = ["status", "pipeline_step__step_type"]
     search_fields = ["pipeline_step__name", "pipeline_run__pipeline__name"]
+    ordering = ["-started_at"]
     list_select_related = ["pipeline_step", "pipeline_run__pipeline"]
-    exclude = ["run_started_at"]
+    change_form_template = "admin/runs/taskrun/change_form.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("pipeline_run", "pipeline_step"),
+                    ("status_badge", "retry_count"),
+                    "started_at",
+                    "completed_at",
+                    "took",
+                ]
+            },
+        ),
+        ("Data", {"fields": ["input_fields", "output_fields", "metrics_fields"]}),
+    ]
+    readonly_fields = ["status_badge", "took", "input_fields", "output_fields", "metrics_fields"]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: TaskRun):
+        return display.status_badge(obj.status)
+
+    @admin.display(description="duration")
+    def took(self, obj: TaskRun) -> str:
+        return display.readable_duration(obj.duration)
+
+    @admin.display(description="rows in → out")
+    def rows(self, obj: TaskRun) -> str:
+        metrics = obj.metrics or {}
+        return f"{metrics.get('rows_in', '—')} → {metrics.get('rows_out', '—')}"
+
+    @admin.display(description="inputs")
+    def input_fields(self, obj: TaskRun):
+        return display.fields(obj.input_data)
+
+    @admin.display(description="outputs")
+    def output_fields(self, obj: TaskRun):
+        return display.fields(obj.output_data)
+
+    @admin.display(description="metrics")
+    def metrics_fields(self, obj: TaskRun):
+        return display.fields(obj.metrics)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        task_run = self.get_object(request, object_id)  # 404 outside the user's organizations (tenancy)
+        extra.update(console.task_page_context(task_run))
+        return super().change_view(request, object_id, form_url, extra)
