@@ -8,7 +8,7 @@ PY := .venv/bin/python
 DEMO_ENV := DATABASE_URL=$(DEMO_DATABASE_URL)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast admin airflow lint lint-imports format check-migrations dags clean
+.PHONY: help install demo test test-fast admin airflow stop status lint lint-imports format check-migrations dags clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,15 @@ test-fast: install ## The suite without the slow tests that start real Airflow p
 admin: install ## Serve the Django admin on http://127.0.0.1:8000/admin/ (embedded DB unless DATABASE_URL).
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+airflow: install ## Start Airflow (api-server, scheduler, dag-processor, triggerer) and the admin (gunicorn) from .env.
+	$(PY) -m deploy.services start
+
+stop: ## Stop exactly the processes `make airflow` started.
+	$(PY) -m deploy.services stop
+
+status: ## Which of `make airflow`'s processes are running.
+	$(PY) -m deploy.services status
 
 dags: install ## Compile every active or paused pipeline into dags/generated/.
 	$(PY) manage.py generate_dags

@@ -1,0 +1,1 @@
+"""Deployment helpers: the services of one machine (deploy/services.py)."""
