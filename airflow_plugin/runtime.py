@@ -90,6 +90,7 @@ def resolve_connectors(
     pipeline: dict[str, Any], step_type: str, config: Any, secrets: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Connector name -> runtime settings (config + decrypted secret); every secret value gets masked."""
+    from django_etl.connectors.expiry import refuse_expired
     from django_etl.connectors.models import Connector, CredentialDecryptionError
 
     names = step_kind(step_type).connector_names(config)
@@ -109,6 +110,7 @@ def resolve_connectors(
             raise StepFailure(f"no connector named {name!r} in the pipeline's organization")
         if not connector.is_active:
             raise StepFailure(f"connector {name!r} is inactive")
+        refuse_expired(connector)  # a ConfigurationError: the task fails at once, no retry (issue 12)
         try:
             runtime = connector.runtime_settings()
         except CredentialDecryptionError as exc:

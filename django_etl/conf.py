@@ -108,6 +108,12 @@ _DECLARED = [
     ),
     Setting("ETL_CREDENTIAL_KEYS_FILE", lambda: "", parse_text, "The key ring as a JSON file instead."),
     Setting("ETL_CREDENTIAL_CURRENT_KEY", lambda: "", parse_text, "Key id new secrets are encrypted with."),
+    Setting(
+        "ETL_CREDENTIAL_EXPIRY_WARNING_DAYS",
+        lambda: 14,
+        parse_positive_int,
+        "Days before a credential's expires_at that check_credentials raises its warning alert.",
+    ),
     Setting("ETL_DAGS_FOLDER", lambda: BASE_DIR / "dags" / "generated", Path, "Where generate_dags writes."),
     Setting(
         "ETL_REGENERATE_ON_SAVE",

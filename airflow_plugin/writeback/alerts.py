@@ -21,12 +21,27 @@ def ensure_alert(pipeline_run, task_run, *, alert_type, level, key, message, met
     alerts.create(
         pipeline_run=pipeline_run,
         task_run=task_run,
+        organization_id=organization_of(pipeline_run),
         alert_type=alert_type,
         level=level,
         message=message[:4000],
         metadata={**metadata, "event_key": key},
     )
     return True
+
+
+def organization_of(pipeline_run) -> object:
+    """Every alert names its organization (issue 12), so the admin scopes run and run-less alerts alike."""
+    from django_etl.pipelines.models import Pipeline
+
+    if pipeline_run is None:
+        return None
+    return (
+        Pipeline.objects.using(ALIAS)
+        .filter(pk=pipeline_run.pipeline_id)
+        .values_list("organization_id", flat=True)
+        .first()
+    )
 
 
 def task_failure_alert(pipeline_run, task_run, run: RunInfo, task: TaskInfo, manifest) -> None:

@@ -3,22 +3,73 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
 
 from django_etl.connectors import admin_actions
+from django_etl.connectors.expiry import expiry_text, warning_window
 from django_etl.connectors.forms import CredentialForm
 from django_etl.connectors.models import Connector, Credential
 from django_etl.core.tenancy import OrganizationScopedAdmin
 
 
+class ExpiryListFilter(admin.SimpleListFilter):
+    """Expired, expiring within ETL_CREDENTIAL_EXPIRY_WARNING_DAYS, valid, or never expiring."""
+
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("expired", "Expired"),
+            ("soon", f"Expires within {warning_window().days} day(s)"),
+            ("valid", "Valid"),
+            ("never", "No expiry"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        soon = now + warning_window()
+        match self.value():
+            case "expired":
+                return queryset.filter(expires_at__lte=now)
+            case "soon":
+                return queryset.filter(expires_at__gt=now, expires_at__lte=soon)
+            case "valid":
+                return queryset.filter(expires_at__gt=now)
+            case "never":
+                return queryset.filter(expires_at__isnull=True)
+        return queryset
+
+
 @admin.register(Credential)
 class CredentialAdmin(OrganizationScopedAdmin):
     form = CredentialForm
-    list_display = ["name", "organization", "encryption_key_id", "expires_at", "is_expired", "created_at"]
-    list_filter = ["organization", "encryption_key_id"]
+    list_display = ["name", "organization", "encryption_key_id", "expiry", "is_expired", "created_at"]
+    list_filter = [ExpiryListFilter, "organization", "encryption_key_id"]
     search_fields = ["name"]
     readonly_fields = ["encryption_key_id", "created_at"]
     fields = ["name", "organization", "secret", "expires_at", "encryption_key_id", "created_at"]
     actions = ["reencrypt_with_current_key"]
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expiry(self, obj: Credential):
+        """Red once expired, amber within the warning window (the colours of Django's own messages)."""
+        if obj.expires_at is None:
+            return "never"
+        now = timezone.now()
+        if obj.expires_at <= now:
+            colour, label = "#ba2121", "expired"
+        elif obj.expires_at <= now + warning_window():
+            colour, label = "#c77c00", "expires soon"
+        else:
+            return expiry_text(obj.expires_at)
+        return format_html(
+            '<span style="color: {}; font-weight: bold">{} ({})</span>',
+            colour,
+            expiry_text(obj.expires_at),
+            label,
+        )
 
     @admin.display(boolean=True, description="expired")
     def is_expired(self, obj: Credential) -> bool:

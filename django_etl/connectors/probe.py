@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django_etl.connectors.expiry import CredentialExpiredError, refuse_expired
 from django_etl.connectors.models import Connector, CredentialDecryptionError
 from django_etl.connectors.secrets import mask, secret_values
 from django_etl.errors import EtlError, first_line
@@ -23,8 +24,9 @@ def _run(connector: Connector, action) -> ProbeResult:
 
     where = f"{connector.name}: "
     try:
+        refuse_expired(connector)  # an expired credential is not tried, here as at run time
         runtime = connector.runtime_settings()
-    except CredentialDecryptionError as exc:
+    except (CredentialDecryptionError, CredentialExpiredError) as exc:
         return ProbeResult(False, where + str(exc))
     secrets = secret_values(runtime.get("secret", {}))
     try:

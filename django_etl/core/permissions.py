@@ -91,7 +91,7 @@ ORGANIZATION_PATHS: dict[str, str] = {
     "pipelines.pipelinestep": "pipeline__organization",
     "runs.pipelinerun": "pipeline__organization",
     "runs.taskrun": "pipeline_run__pipeline__organization",
-    "monitoring.alert": "pipeline_run__pipeline__organization",
+    "monitoring.alert": "organization",  # filled for every alert, run-less ones too (issue 12)
     "lineage.datalineage": "source_task__pipeline_run__pipeline__organization",
 }
 

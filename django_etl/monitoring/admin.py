@@ -11,17 +11,27 @@ from django_etl.monitoring.models import Alert
 
 @admin.register(Alert)
 class AlertAdmin(OrganizationScopedAdmin):
-    organization_path = "pipeline_run__pipeline__organization"
-    list_display = ["created_at", "level", "alert_type", "short_message", "pipeline_run", "is_resolved"]
-    list_filter = ["is_resolved", "level", "alert_type"]
+    organization_path = "organization"
+    list_display = [
+        "created_at",
+        "level",
+        "alert_type",
+        "short_message",
+        "organization",
+        "pipeline_run",
+        "is_resolved",
+    ]
+    list_filter = ["is_resolved", "level", "alert_type", "organization"]
     search_fields = ["message"]
+    ordering = ["-created_at"]  # newest first (the console issue)
     date_hierarchy = "created_at"
-    list_select_related = ["pipeline_run__pipeline"]
+    list_select_related = ["pipeline_run__pipeline", "organization"]
     fields = [
         "level",
         "alert_type",
         "message",
         "metadata",
+        "organization",
         "pipeline_run",
         "task_run",
         "created_at",

@@ -18,3 +18,4 @@ class AlertType(models.TextChoices):
     PERFORMANCE_DEGRADATION = "performance_degradation", "Performance Degradation"
     RESOURCE_EXHAUSTION = "resource_exhaustion", "Resource Exhaustion"
     DATA_QUALITY = "data_quality", "Data Quality"
+    CREDENTIAL_EXPIRING = "credential_expiring", "Credential Expiring"

@@ -1,4 +1,4 @@
-"""Alert: something about a run that a person should look at."""
+"""Alert: something about a run, or about an organization's credential, that a person should look at."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from django_etl.core.models import Organization
 from django_etl.monitoring.choices import AlertLevel, AlertType
 from django_etl.runs.models import PipelineRun, TaskRun
 
@@ -25,6 +26,12 @@ class Alert(models.Model):
     # No database constraint: task_runs is partitioned, so its primary key includes the partition key
     # (docs/partitioning.md). Deletes cascade through the ORM; check_orphans finds strays.
     task_run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, null=True, db_constraint=False)
+    # A deviation from the seed (docs/data-model.md): the organization the alert concerns, filled for every
+    # alert (from the run's pipeline, or the credential's organization for a run-less alert), so the admin
+    # scopes all alerts alike. Nullable only so that rows stored before it could be back-filled.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
     level = models.CharField(max_length=20, choices=AlertLevel.choices)
     alert_type = models.CharField(max_length=50, choices=AlertType.choices)
     message = models.TextField()
@@ -45,6 +52,17 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.get_alert_type_display()}: {self.message[:80]}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Whoever creates an alert for a run, it names the run's organization (bulk_create excepted).
+        if self.organization_id is None and self.pipeline_run_id is not None:
+            self.organization_id = (
+                PipelineRun.objects.using(kwargs.get("using") or self._state.db or "default")
+                .filter(pk=self.pipeline_run_id)
+                .values_list("pipeline__organization_id", flat=True)
+                .first()
+            )
+        super().save(*args, **kwargs)
 
     def resolve(self) -> None:
         if not self.is_resolved:

@@ -1,0 +1,21 @@
+"""Raise the warning alert of each credential that expires soon or has expired (run daily; idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from django_etl.connectors.expiry import raise_expiry_warnings, warning_window
+
+
+class Command(BaseCommand):
+    help = (
+        "Raise one CREDENTIAL_EXPIRING alert per credential expiring within ETL_CREDENTIAL_EXPIRY_WARNING_DAYS "
+        "(or already expired). Safe to run as often as you like: each warning is raised once."
+    )
+
+    def handle(self, *args, **options) -> None:
+        report = raise_expiry_warnings()
+        self.stdout.write(
+            f"{report.expired} expired, {report.expiring} expiring within {warning_window().days} day(s); "
+            f"{report.alerts_raised} new alert(s)."
+        )
