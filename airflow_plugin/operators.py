@@ -53,6 +53,20 @@ class EtlStepOperator(BaseOperator):
         _show_rendered(self.rendered_config)
         return self.rendered_config
 
+    # OpenLineage (apache-airflow-providers-openlineage, off unless a transport is configured): the provider's
+    # listener calls these after the task; they read the result manifest the step wrote.
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs, outputs, schemas and column lineage of this try (airflow_plugin/openlineage.py)."""
+        from airflow_plugin.openlineage import lineage_of_try
+
+        return lineage_of_try(task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """What a failed try read (and wrote before failing): its manifest is written whatever the outcome."""
+        from airflow_plugin.openlineage import lineage_of_try
+
+        return lineage_of_try(task_instance)
+
 
 def _show_rendered(config: dict[str, Any]) -> None:
     """Airflow's "Rendered Template" view shows the sandbox's rendering, sent as Airflow sends its own."""

@@ -22,6 +22,10 @@ class StepResult:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     column_mapping: dict[str, list[str]] = field(default_factory=dict)
+    # airflow_plugin.columnlineage's document: sources and transformation of each output column
+    column_lineage: dict[str, Any] | None = None
+    # where the step read from / wrote to outside staging, by OpenLineage naming (airflow_plugin.openlineage)
+    locations: dict[str, Any] = field(default_factory=dict)
     relationship: str | None = None
     rows_in: int = 0
     rows_out: int = 0

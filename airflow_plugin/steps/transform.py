@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow_plugin.steps.context import StepFailure, StepRun
 from airflow_plugin.steps.sqlbox import SqlBox
-from airflow_plugin.steps.sqlbuild import OperationCompiler, sql_relationship
+from airflow_plugin.steps.sqlbuild import OperationCompiler, sql_column_lineage, sql_relationship
 from django_etl.errors import first_line
 
 BATCH_ROWS = 100_000
@@ -36,6 +36,7 @@ def run(step: StepRun) -> None:
             if config.sql:
                 sql = box.check_select(config.sql, "config.sql")
                 output_columns = box.columns(sql)
+                step.result.column_lineage = sql_column_lineage(sql, columns, output_columns)
                 step.result.column_mapping = same_name_mapping(output_columns, columns)
                 step.result.relationship = sql_relationship(sql, output_columns, columns)
             else:
@@ -44,6 +45,7 @@ def run(step: StepRun) -> None:
                     compiler.apply(index, operation)
                 sql = compiler.sql
                 step.result.column_mapping = compiler.mapping()
+                step.result.column_lineage = compiler.column_lineage()
                 step.result.relationship = compiler.relationship()
             dataset = step.output_name
             reader = box.sql(sql).to_arrow_reader(BATCH_ROWS)  # streams; a DB-API result would copy every row

@@ -38,6 +38,7 @@ EVENT_STATUS = {
 }
 FINISHED = frozenset(FINISHED_STATUSES)
 TIMEOUT_ERRORS = {"AirflowTaskTimeout", "TaskDeferralTimeout"}
+NEVER_RUN = frozenset({RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED})
 DATASET_KEYS = ("dataset", "uri", "rows", "schema", "format")
 SECRETS_CACHE_SECONDS = 60.0
 
@@ -170,7 +171,8 @@ def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[st
             put("completed_at", task.end_date)
         elif status not in FINISHED:
             put("completed_at", None)
-    start = task.start_date
+    # Airflow stamps a start on tasks it skips or marks upstream-failed; they never ran (docs/partitioning.md).
+    start = task.start_date if ran(task, status) else None
     if start and (task_run.started_at is None or start < task_run.started_at):
         put("started_at", start)
     metrics = dict(task_run.metrics or {})
@@ -196,6 +198,15 @@ def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[st
             ),
         )
     return sorted(changed)
+
+
+def ran(task: TaskInfo, status: RunStatus) -> bool:
+    """Whether this try started: not one the scheduler skipped or marked upstream-failed without running it.
+
+    A task that raised AirflowSkipException did run (its try number is 1 or more); one skipped by a branch
+    or a trigger rule, or upstream-failed, was never queued (try number 0).
+    """
+    return status not in NEVER_RUN or int(task.try_number or 0) > 0
 
 
 def _datasets(entries: Any) -> dict[str, Any] | None:
