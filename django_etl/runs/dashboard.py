@@ -75,12 +75,13 @@ def build(organization, *, now=None) -> Dashboard:
     last_ids = [h.pipeline.last_run_id for h in health.values() if h.pipeline.last_run_id]
     for run in PipelineRun.objects.filter(pk__in=last_ids).select_related("triggered_by"):
         health[run.pipeline_id].last_run = run
-    for row in success_counts(organization, since, now - timedelta(days=SHORT_WINDOW_DAYS)):
+    pipeline_ids = list(health)
+    for row in success_counts(pipeline_ids, since, now - timedelta(days=SHORT_WINDOW_DAYS)):
         item = health.get(row["pipeline_id"])
         if item:
             item.rate_30d = Rate(row["ok_30"], row["ended_30"])
             item.rate_7d = Rate(row["ok_7"], row["ended_7"])
-    for row in duration_trend(organization, since):
+    for row in duration_trend(pipeline_ids, since):
         item = health.get(row["pipeline_id"])
         if item:
             item.trend.append((row["took"].total_seconds(), row["status"]))
@@ -102,10 +103,14 @@ def build(organization, *, now=None) -> Dashboard:
     )
 
 
-def pipelines_with_last_run(organization):
+def pipelines_with_last_run(organization) -> list[Pipeline]:
+    return list(pipelines_with_last_run_query(organization))
+
+
+def pipelines_with_last_run_query(organization):
     """The organization's pipelines, each with the id of its latest run (one index probe per pipeline)."""
     latest = PipelineRun.objects.filter(pipeline=OuterRef("pk")).order_by("-started_at").values("pk")[:1]
-    return list(
+    return (
         Pipeline.objects.filter(organization=organization)
         .annotate(last_run_id=Subquery(latest))
         .only("id", "name", "status", "organization_id")
@@ -113,11 +118,12 @@ def pipelines_with_last_run(organization):
     )
 
 
-def success_counts(organization, since, short_since):
+def success_counts(pipeline_ids, since, short_since):
+    """Ended and successful runs per pipeline in both windows: (pipeline, started_at, status) is the index."""
     ended = Q(status__in=ENDED)
     recent = Q(started_at__gte=short_since)
     return (
-        PipelineRun.objects.filter(pipeline__organization=organization, started_at__gte=since)
+        PipelineRun.objects.filter(pipeline_id__in=pipeline_ids, started_at__gte=since)
         .values("pipeline_id")
         .annotate(
             ended_30=Count("pk", filter=ended),
@@ -129,12 +135,12 @@ def success_counts(organization, since, short_since):
     )
 
 
-def duration_trend(organization, since):
+def duration_trend(pipeline_ids, since):
     """The last ``TREND_RUNS`` ended runs of each pipeline in the window, newest first."""
     took = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
     return (
         PipelineRun.objects.filter(
-            pipeline__organization=organization,
+            pipeline_id__in=pipeline_ids,
             started_at__gte=since,
             status__in=ENDED,
             completed_at__isnull=False,
@@ -173,14 +179,18 @@ def _step_rows(organization, since, status):
     ).values("pipeline_step_id", "pipeline_step__name", "pipeline_step__pipeline__name")
 
 
-def slowest_steps(organization, since) -> list[StepStat]:
+def slowest_steps_query(organization, since):
     took = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-    rows = (
+    return (
         _step_rows(organization, since, RunStatus.SUCCESS)
         .filter(completed_at__isnull=False, started_at__isnull=False)
         .annotate(mean=Avg(took))
         .order_by("-mean")[:TOP_STEPS]
     )
+
+
+def slowest_steps(organization, since) -> list[StepStat]:
+    rows = slowest_steps_query(organization, since)
     return [
         StepStat(
             row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["mean"].total_seconds()
@@ -189,10 +199,13 @@ def slowest_steps(organization, since) -> list[StepStat]:
     ]
 
 
+def failing_steps_query(organization, since):
+    rows = _step_rows(organization, since, RunStatus.FAILED).annotate(n=Count("pk"))
+    return rows.order_by("-n")[:TOP_STEPS]
+
+
 def failing_steps(organization, since) -> list[StepStat]:
-    rows = (
-        _step_rows(organization, since, RunStatus.FAILED).annotate(n=Count("pk")).order_by("-n")[:TOP_STEPS]
-    )
     return [
-        StepStat(row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["n"]) for row in rows
+        StepStat(row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["n"])
+        for row in failing_steps_query(organization, since)
     ]

@@ -74,13 +74,13 @@ def sparkline(points: list[tuple[float, str]], *, width: int = 160, height: int 
     bar = max(slot - 1, 1)
     bars = format_html_join(
         "",
-        '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{}</title></rect>',
+        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>',
         (
             (
-                index * slot,
-                height - max(value / top * height, 1),
-                bar,
-                max(value / top * height, 1),
+                f"{index * slot:.1f}",
+                f"{height - max(value / top * height, 1):.1f}",
+                f"{bar:.1f}",
+                f"{max(value / top * height, 1):.1f}",
                 STATUS_COLOURS.get(status, "#6e7781"),
                 f"{readable_duration(value)} ({status})",
             )
@@ -118,16 +118,16 @@ def timeline(rows: list[dict], *, width: int = 640) -> SafeString:
         parts.append(
             format_html(
                 '<text x="0" y="{}" class="etl-tl-label">{}</text>'
-                '<rect x="{:.1f}" y="{}" width="{:.1f}" height="14" rx="2" fill="{}"><title>{}</title></rect>'
-                '<text x="{:.1f}" y="{}" class="etl-tl-time">{}</text>',
+                '<rect x="{}" y="{}" width="{}" height="14" rx="2" fill="{}"><title>{}</title></rect>'
+                '<text x="{}" y="{}" class="etl-tl-time">{}</text>',
                 y + 14,
                 row["name"][:26],
-                label_width + start / span * chart,
+                f"{label_width + start / span * chart:.1f}",
                 y + 3,
-                max(length / span * chart, 2),
+                f"{max(length / span * chart, 2):.1f}",
                 STATUS_COLOURS.get(row["status"], "#6e7781"),
                 f"{row['name']}: {row['status']}, {readable_duration(length)}",
-                label_width + (start + length) / span * chart + 4,
+                f"{label_width + (start + length) / span * chart + 4:.1f}",
                 y + 14,
                 readable_duration(length),
             )
