@@ -143,6 +143,13 @@ _DECLARED = [
         "ETL_STAGING_S3_ENDPOINT_URL", lambda: "", parse_text, "S3 API endpoint of s3:// staging (MinIO...)."
     ),
     Setting(
+        "ETL_STAGING_S3_ACCESS_KEY_ID",
+        lambda: "",
+        parse_text,
+        "Access key id of s3:// staging (its own: no connector can use it); empty: the AWS SDK's chain.",
+    ),
+    Setting("ETL_STAGING_S3_SECRET_ACCESS_KEY", lambda: "", parse_text, "Secret key of s3:// staging."),
+    Setting(
         "ETL_STAGING_RETENTION_DAYS",
         lambda: 7.0,
         float,
@@ -153,6 +160,24 @@ _DECLARED = [
         lambda: [str(BASE_DIR / "demo_data"), str(var_dir() / "exports")],
         parse_list,
         "Comma-separated folders file connectors may use.",
+    ),
+    Setting(
+        "ETL_NETWORK_ALLOW",
+        lambda: [],
+        parse_list,
+        "Networks or address[:port] entries every organization's connectors may reach beyond public addresses.",
+    ),
+    Setting(
+        "ETL_PLATFORM_SERVERS",
+        lambda: [],
+        parse_list,
+        "host:port of platform servers no connector may reach, beyond those found in the settings.",
+    ),
+    Setting(
+        "ETL_POSTGRES_ALLOWED_OPTIONS",
+        lambda: [],
+        parse_list,
+        "libpq options (hostaddr, passfile, service, sslcert, sslkey, sslrootcert...) connectors may set.",
     ),
     Setting(
         "ETL_SOURCE_STATEMENT_TIMEOUT",

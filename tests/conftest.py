@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-# Loopback servers (JSON API, S3 API, PostgreSQL target schema) for the connector and operator tests.
-pytest_plugins = ["tests.support.servers"]
+# Loopback servers (JSON API, S3 API, PostgreSQL target schema) for the connector and operator tests; the guard
+# that fails any connection off loopback and the test resolver (no real lookup of a connector's host).
+pytest_plugins = ["tests.support.servers", "tests.support.netguard"]
+
+# The suite opts in to loopback targets (its own servers); the platform's own servers stay closed even so.
+# Refusals by default are tested with the setting emptied. The environment carries it to subprocesses.
+LOOPBACK_TARGETS = ["127.0.0.0/8", "::1"]
+os.environ.setdefault("ETL_NETWORK_ALLOW", ",".join(LOOPBACK_TARGETS))
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The real hasher costs ~0.3 s per user; tests create many users and never test hashing strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def loopback_targets_allowed(settings):
+    settings.ETL_NETWORK_ALLOW = list(LOOPBACK_TARGETS)
+
+
+@pytest.fixture(autouse=True)
+def temporary_folders_are_file_roots(settings, tmp_path_factory):
+    # The suite's temporary folders are file roots (SQLite and file connectors of tests live there); tests of
+    # the confinement set ETL_FILE_ROOTS themselves.
+    settings.ETL_FILE_ROOTS = [*settings.ETL_FILE_ROOTS, str(tmp_path_factory.getbasetemp())]
 
 
 @pytest.fixture

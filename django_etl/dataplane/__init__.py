@@ -18,6 +18,7 @@ from django_etl.configmodel import Strict
 from django_etl.dataplane.api import ApiAdapter
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.files import FileAdapter
+from django_etl.dataplane.netpolicy import Allowance
 from django_etl.dataplane.objectstore import ObjectStoreAdapter
 from django_etl.dataplane.postgres import PostgresAdapter
 from django_etl.dataplane.sqlite import SqliteAdapter
@@ -27,6 +28,7 @@ __all__ = [
     "ADAPTERS",
     "DATABASE_ENGINES",
     "Adapter",
+    "Allowance",
     "ConnectorError",
     "DatabaseConnectorConfig",
     "LoadRequest",
@@ -88,7 +90,7 @@ def adapter_for(runtime: dict[str, Any]) -> Adapter:
         parsed = cls.config_model.model_validate(config)
     except ValidationError as exc:
         raise ConfigurationError(f"connector {name!r}: invalid config: {_problems(exc)}") from None
-    return cls(name, parsed, secret)
+    return cls(name, parsed, secret, Allowance.from_runtime(runtime.get("allowance")))
 
 
 def _problems(exc: ValidationError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pyarrow as pa
 from pydantic import Field, HttpUrl
@@ -13,8 +13,12 @@ from pydantic import Field, HttpUrl
 from django_etl.configmodel import Strict
 from django_etl.dataplane.base import Adapter
 from django_etl.dataplane.batches import batches_of_rows
+from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, url_target
+from django_etl.errors import ConfigurationError
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 5
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -40,6 +44,12 @@ class ApiConnectorConfig(Strict):
         return CREDENTIAL_KEYS[self.auth]
 
 
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL: where a credential may be sent."""
+    host, port = url_target(url)
+    return urlsplit(url).scheme.lower(), host.lower(), port
+
+
 def dig(document: Any, dotted: str | None) -> Any:
     """``document['a']['b']`` for 'a.b'; None when a key is missing."""
     if not dotted:
@@ -57,23 +67,77 @@ class ApiAdapter(Adapter):
     config: ApiConnectorConfig
     backoff_base = 0.5  # seconds; doubled on each retry (tests lower it)
 
+    @classmethod
+    def refusals(cls, config: ApiConnectorConfig, allowance: Allowance) -> list[tuple[str, str]]:
+        host, port = url_target(str(config.base_url))
+        try:
+            allowance.network().check(host, port, key="base_url", unresolved_ok=True)
+        except (NetworkRefused, ConfigurationError) as exc:
+            return [("config.base_url", str(exc))]
+        return []
+
     def session(self):
+        """A session whose every request goes to a checked, pinned address; nothing from the environment.
+
+        ``trust_env`` off: no proxy (it would connect elsewhere), no ``.netrc`` credentials of the worker.
+        Credentials are not on the session: :meth:`send` adds them only for the connector's own origin.
+        """
         import requests
 
+        from django_etl.dataplane.pinning import PinnedHTTPAdapter
+
         session = requests.Session()
+        session.trust_env = False
+        policy = self.network()
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, PinnedHTTPAdapter(policy))
         session.headers.update({"Accept": "application/json", **self.config.headers})
-        auth = self.config.auth
-        if auth == "bearer":
-            session.headers["Authorization"] = f"Bearer {self.secret.get('token', '')}"
-        elif auth == "basic":
-            session.auth = (self.secret.get("username", ""), self.secret.get("password", ""))
-        elif auth == "api_key":
-            session.headers[self.config.api_key_header] = self.secret.get("api_key", "")
         session.verify = self.config.verify_tls
         return session
 
+    def credentials(self) -> dict[str, Any]:
+        """The request arguments that carry the credential (headers or basic auth)."""
+        auth = self.config.auth
+        if auth == "bearer":
+            return {"headers": {"Authorization": f"Bearer {self.secret.get('token', '')}"}}
+        if auth == "basic":
+            return {"auth": (self.secret.get("username", ""), self.secret.get("password", ""))}
+        if auth == "api_key":
+            return {"headers": {self.config.api_key_header: self.secret.get("api_key", "")}}
+        return {}
+
     def url(self, endpoint: str) -> str:
         return urljoin(str(self.config.base_url).rstrip("/") + "/", (endpoint or "").lstrip("/"))
+
+    def origin(self) -> tuple[str, str, int]:
+        return origin_of(self.url(""))
+
+    def send(self, session, method: str, url: str, **kwargs: Any):
+        """One request, following at most MAX_REDIRECTS redirects itself: every hop is checked and pinned by
+        the session's transport, and the credential goes only to the connector's own origin.
+        """
+        shown = url.split("?", 1)[0]
+        for _ in range(MAX_REDIRECTS + 1):
+            arguments = dict(kwargs)
+            if origin_of(url) == self.origin():
+                credential = self.credentials()
+                arguments["headers"] = {**(arguments.get("headers") or {}), **credential.get("headers", {})}
+                if "auth" in credential:
+                    arguments["auth"] = credential["auth"]
+            response = session.request(method, url, allow_redirects=False, **arguments)
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            response.close()
+            url = urljoin(url, location)
+            if urlsplit(url).scheme.lower() not in ("http", "https"):
+                raise self.fail(f"{method} {shown}: redirected to a URL that is not http(s)")
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method = "GET"
+                kwargs.pop("json", None)
+                kwargs.pop("data", None)
+            kwargs.pop("params", None)  # the redirect's URL carries its own query
+        raise self.fail(f"{method} {shown}: more than {MAX_REDIRECTS} redirects")
 
     def request(self, session, method: str, url: str, **kwargs: Any):
         """One call with retries on 429/5xx and network errors; raises ConnectorError naming the status."""
@@ -85,7 +149,9 @@ class ApiAdapter(Adapter):
         for attempt in range(retries + 1):
             last_try = attempt == retries
             try:
-                response = session.request(method, url, timeout=timeout, **kwargs)
+                response = self.send(session, method, url, timeout=timeout, **kwargs)
+            except NetworkRefused as exc:
+                raise self.fail(f"{method} {shown}: {exc}") from None
             except requests.RequestException as exc:
                 if last_try:
                     raise self.fail(
@@ -167,7 +233,10 @@ class ApiAdapter(Adapter):
                     link = dig(document, pagination["next_link_path"])
                     if not link:
                         return
-                    url = urljoin(url, link)
+                    url = urljoin(url, str(link))
+                    if origin_of(url) != self.origin():
+                        # A response names the next page: it may not send the credential elsewhere.
+                        raise self.fail("the next-page link leaves the API's origin (scheme, host and port)")
 
     def post_json(self, path: str, payload: dict[str, Any]) -> int:
         with self.session() as session:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from django_etl.configmodel import Strict
-from django_etl.errors import ConnectorError, StepFailure
+from django_etl.dataplane.netpolicy import Allowance, NetworkPolicy, NetworkRefused
+from django_etl.errors import ConfigurationError, ConnectorError, StepFailure
 
 if TYPE_CHECKING:
     from django_etl.dataplane.staging import StagedReader
@@ -73,10 +74,35 @@ class Adapter:
     # Whether ``read`` filters on request["watermark"] itself (else the extract filters the batches).
     reads_incrementally: ClassVar[bool] = False
 
-    def __init__(self, name: str, config: Any, secret: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, config: Any, secret: dict[str, Any], allowance: Allowance | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self.secret = secret
+        # What the connector's organization may reach beyond the platform's policy (docs/security.md).
+        self.allowance = allowance or Allowance()
+
+    @classmethod
+    def refusals(cls, config: Any, allowance: Allowance) -> list[tuple[str, str]]:
+        """(config key, why) for each target of ``config`` the network and path policy refuses (save time).
+
+        The adapter checks the same targets again when it connects, with the rule it uses here.
+        """
+        return []
+
+    def network(self) -> NetworkPolicy:
+        try:
+            return self.allowance.network()
+        except ConfigurationError as exc:
+            raise self.fail(str(exc)) from None
+
+    def pin(self, host: str, port: int, key: str) -> str:
+        """The checked address a connection to ``host``:``port`` goes to (no second resolution later)."""
+        try:
+            return self.network().pin(host, port, key=key)
+        except NetworkRefused as exc:
+            raise self.fail(str(exc)) from None
 
     def check(self) -> str:
         raise NotImplementedError

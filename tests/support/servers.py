@@ -1,9 +1,12 @@
-"""Real systems on loopback for the connector and step tests: a JSON API, an S3 API (moto), a PostgreSQL schema."""
+"""Real systems on loopback for the connector and step tests: a JSON API, an S3 API (moto), a PostgreSQL schema.
+
+They are reachable because the suite opts in to loopback targets (``ETL_NETWORK_ALLOW``, tests/conftest.py);
+the platform's own servers stay closed even so, which is why PostgreSQL targets get a server of their own.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import uuid
@@ -44,6 +47,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state = self.server.state
         state["requests"].append(self.path)
+        state["headers"].append(dict(self.headers.items()))
+        if self.path.startswith("/open/"):  # no authentication: where redirects lead in tests
+            return self._send(200, {"results": [{"id": 1}]})
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._send(401, {"error": "unauthorized"})
         url = urlparse(self.path)
@@ -69,6 +75,12 @@ class ApiHandler(BaseHTTPRequestHandler):
             if state["flaky"] <= state["flaky_failures"]:
                 return self._send(500, {"error": "boom"})
             return self._send(200, {"results": RECORDS[:5]})
+        if url.path == "/redirect":  # /redirect?to=<url>[&status=307]: the hop a redirect test asks for
+            return self._send(int(query.get("status", 302)), {"moved": True}, {"Location": query["to"]})
+        if url.path == "/loop":  # redirects to itself for ever
+            return self._send(302, {"moved": True}, {"Location": "/loop"})
+        if url.path == "/away":  # /away?to=<url>: one page whose next link is <url>
+            return self._send(200, {"results": RECORDS[:2], "next": query["to"]})
         if url.path == "/limited":
             state["limited"] += 1
             if state["limited"] == 1:
@@ -86,7 +98,20 @@ class ApiHandler(BaseHTTPRequestHandler):
 def api_server():
     """A JSON API with bearer auth and every pagination style; ``state`` records requests and posts."""
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), ApiHandler)
-    server.state = {"requests": [], "posts": [], "flaky": 0, "flaky_failures": 1, "limited": 0}
+    server.state = {"requests": [], "headers": [], "posts": [], "flaky": 0, "flaky_failures": 1, "limited": 0}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def second_api_server():
+    """Another API on loopback (another origin: a redirect's or a next link's elsewhere)."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ApiHandler)
+    server.state = {"requests": [], "headers": [], "posts": [], "flaky": 0, "flaky_failures": 1, "limited": 0}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.base_url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -117,6 +142,55 @@ def s3_server():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+class RecordingForwarder(BaseHTTPRequestHandler):
+    """Forwards each request to the S3 server behind it and records its headers (what a client really sent)."""
+
+    server: Any
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _forward(self) -> None:
+        import http.client
+
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        self.server.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+        upstream = http.client.HTTPConnection(
+            self.server.upstream_host, self.server.upstream_port, timeout=30
+        )
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+        upstream.request(self.command, self.path, body=body, headers=headers)
+        response = upstream.getresponse()
+        data = response.read()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+
+@pytest.fixture
+def s3_recorder(s3_server):
+    """A loopback endpoint in front of the S3 server that records every request's headers (``.seen``)."""
+    upstream = urlparse(s3_server)
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), RecordingForwarder)
+    server.upstream_host, server.upstream_port, server.seen = upstream.hostname, upstream.port, []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -155,21 +229,33 @@ PG_PASSWORD = "pg-canary-c0ffee"
 TARGET_DB = "test_etl_operators_target"
 
 
-def admin_url() -> str:
-    url = os.environ["DATABASE_URL"]
-    return url.rsplit("/", 1)[0] + "/postgres"
+@pytest.fixture(scope="session")
+def pg_target_server() -> str:
+    """A PostgreSQL server of its own for connector targets (URL of its ``postgres`` database).
+
+    Not Django's test server: the platform's database servers are never connector targets (docs/security.md,
+    "Network and files"), so load and extract tests need a server the platform does not use. A throwaway
+    server on loopback, started once per session (about a second), stopped when the session ends.
+    """
+    from tests.support import throwaway_postgres
+
+    return throwaway_postgres.start()
+
+
+def admin_url(server: str) -> str:
+    return server.rsplit("/", 1)[0] + "/postgres"
 
 
 @pytest.fixture(scope="session")
-def pg_target_db():
-    """A database for load targets, apart from Django's test database."""
+def pg_target_db(pg_target_server):
+    """A database for load targets on the targets' own server."""
     import psycopg
 
-    with psycopg.connect(admin_url(), autocommit=True) as conn:
+    with psycopg.connect(admin_url(pg_target_server), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [TARGET_DB]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{TARGET_DB}"')
-    return TARGET_DB
+    return pg_target_server.rsplit("/", 1)[0] + f"/{TARGET_DB}"
 
 
 @pytest.fixture
@@ -178,7 +264,7 @@ def pg_target(pg_target_db):
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:10]}"
-    url = admin_url().rsplit("/", 1)[0] + f"/{pg_target_db}"
+    url = pg_target_db
     conn = psycopg.connect(url, autocommit=True)
     conn.execute(f'CREATE SCHEMA "{schema}"')
     host = urlparse(url).hostname or "127.0.0.1"
@@ -189,7 +275,7 @@ def pg_target(pg_target_db):
             "engine": "postgresql",
             "host": host,
             "port": urlparse(url).port or 5432,
-            "database": pg_target_db,
+            "database": TARGET_DB,
             "schema": schema,
         },
         "secret": {"user": urlparse(url).username or "postgres", "password": PG_PASSWORD},
