@@ -13,7 +13,9 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_plugin.operators import OPERATORS
+from airflow_plugin.outcome import RUN_OUTCOME_TASK_ID, RunOutcomeOperator
 from airflow_plugin.writeback import DAG_CALLBACKS, TASK_CALLBACKS
+from django_etl import conf
 from django_etl.errors import ConfigurationError
 
 SUPPORTED_FORMATS = {1}
@@ -73,21 +75,36 @@ def build_dag(spec: dict[str, Any]) -> DAG:
             if upstream not in tasks:
                 raise SpecError(f"{where} step {step['name']!r}: upstream task {upstream!r} does not exist")
             tasks[upstream] >> tasks[step["task_id"]]
-    _notify_as_teardown(spec, tasks)
+    _notify_as_teardown(spec, tasks, dag)
     return dag
 
 
-def _notify_as_teardown(spec: dict[str, Any], tasks: dict) -> None:
+def _notify_as_teardown(spec: dict[str, Any], tasks: dict, dag: DAG) -> None:
     """A final notify step runs whatever happened upstream and does not decide the run's state.
 
     As a teardown task Airflow runs it once every upstream task is done (so ``when: failure`` and
     ``when: always`` can report a failed run), and leaves it out when it computes the DAG run's state, so a
-    failed load still fails the run even though the notification after it succeeded.
+    failed load still fails the run even though the notification after it succeeded. A run marked failed
+    while steps were still to run would be settled as a success once the teardown is done (Airflow skipped
+    those steps): the run-outcome task after the teardowns (airflow_plugin/outcome.py) fails it instead.
     """
     has_downstream = {upstream for step in spec["steps"] for upstream in step["upstream"]}
-    for step in spec["steps"]:
-        if step["step_type"] == "notify" and step["task_id"] not in has_downstream and step["upstream"]:
-            tasks[step["task_id"]].as_teardown()
+    teardowns = [
+        tasks[step["task_id"]]
+        for step in spec["steps"]
+        if step["step_type"] == "notify" and step["task_id"] not in has_downstream and step["upstream"]
+    ]
+    for teardown in teardowns:
+        teardown.as_teardown()
+    if teardowns:
+        outcome = RunOutcomeOperator(
+            task_id=RUN_OUTCOME_TASK_ID,
+            task_display_name="run outcome",
+            ignore=[teardown.task_id for teardown in teardowns],
+            dag=dag,
+        )
+        for teardown in teardowns:
+            teardown >> outcome
 
 
 def _seconds(value: int | None) -> timedelta | None:
@@ -100,6 +117,13 @@ def _param(spec: dict[str, Any]) -> Param:
         # A param without a default may be left empty when the run is triggered.
         schema["type"] = spec["type"] if spec.get("default") is not None else [spec["type"], "null"]
     return Param(spec.get("default"), description=spec.get("description") or None, **schema)
+
+
+def admin_url(spec: dict[str, Any]) -> str | None:
+    """The pipeline's page in the Django admin, when the spec was compiled knowing where the admin is."""
+    # Read where the DAG is parsed (ETL_ADMIN_URL): the generated file stays the same wherever the admin is.
+    base = str(conf.value("ETL_ADMIN_URL") or "").rstrip("/")
+    return f"{base}/admin/pipelines/pipeline/{spec['pipeline']['id']}/change/" if base else None
 
 
 def doc_md(spec: dict[str, Any]) -> str:
@@ -118,7 +142,8 @@ def doc_md(spec: dict[str, Any]) -> str:
         f"| Content hash | `{pipeline['spec_hash']}` |",
         f"| Status | {pipeline['status']} |",
         "",
-        "Generated from Django by `generate_dags`; edit the pipeline in the Django admin, not here.",
+        "Generated from Django by `generate_dags`; edit the pipeline in the Django admin, not here"
+        + (f": [open it in the admin]({admin_url(spec)})." if admin_url(spec) else "."),
         "",
         "| # | Step | Type | Reads | Writes |",
         "|---|---|---|---|---|",

@@ -87,7 +87,9 @@ def record_run(run: RunInfo, spec: dict[str, Any] | None = None, *, cached: bool
                     status=_run_status_while_running(run),
                     started_at=started,
                     trigger_type=trigger_type(run),
-                    triggered_by=_user(run),
+                    # Who triggered is known only for runs Django created (Run now, the webhook): an
+                    # Airflow user name is never matched to a Django account (context keeps the name).
+                    triggered_by=None,
                     context=_context({}, run, spec, PipelineRun(pipeline=pipeline)),
                     **key,
                 )
@@ -178,14 +180,6 @@ def _run_status_while_running(run: RunInfo) -> RunStatus:
     return RunStatus.PENDING if run.state in {"queued", None} else RunStatus.RUNNING
 
 
-def _user(run: RunInfo):
-    from django.contrib.auth import get_user_model
-
-    if not run.triggering_user_name:
-        return None
-    return get_user_model().objects.using(ALIAS).filter(username=run.triggering_user_name).first()
-
-
 def _iso(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -222,16 +216,13 @@ def _merge_run(pipeline_run, run: RunInfo, spec: dict[str, Any]) -> list[str]:
     if context != pipeline_run.context:
         pipeline_run.context = context
         changed.append("context")
-    if run.triggered_by:
+    # A run Django created (Run now, the webhook) already knows who and how; Airflow's view never overrides it.
+    from_django = (pipeline_run.context or {}).get("origin") == "django"
+    if run.triggered_by and not from_django:
         kind = trigger_type(run)
         if kind != pipeline_run.trigger_type:
             pipeline_run.trigger_type = kind
             changed.append("trigger_type")
-    if pipeline_run.triggered_by_id is None and run.triggering_user_name:
-        user = _user(run)
-        if user is not None:
-            pipeline_run.triggered_by = user
-            changed.append("triggered_by")
     rerun = run.state == "running" and run.event == "dag_run_running"
     if pipeline_run.status == RunStatus.PENDING or (rerun and pipeline_run.status != RunStatus.RUNNING):
         pipeline_run.status = _run_status_while_running(run)
@@ -250,7 +241,7 @@ def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manife
         status = RunStatus.FAILED
         if msg == "timed_out" or any(tr.status == RunStatus.TIMEOUT for tr in task_runs.values()):
             status = RunStatus.TIMEOUT
-        elif "manually set" in (msg or "") and any(s != "success" for s in states):
+        elif _stopped(msg, tasks):
             status = RunStatus.CANCELLED
     else:
         status = _run_status_while_running(run)
@@ -282,6 +273,21 @@ def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manife
                 "tasks_by_state": pipeline_run.metrics.get("tasks_by_state"),
             },
         )
+
+
+def _stopped(msg: str, tasks: list[TaskInfo]) -> bool:
+    """A failed run someone stopped: marked failed while some tasks had not succeeded.
+
+    Without a teardown Airflow says so ("manually set to failed"). With a final notify (a teardown) the run
+    is failed by the run-outcome task instead, and what shows it was stopped are the steps Airflow skipped
+    when it was marked: pipeline steps are never skipped otherwise (no branching).
+    """
+    from airflow_plugin.outcome import RUN_OUTCOME_TASK_ID
+
+    steps = [t for t in tasks if t.task_id != RUN_OUTCOME_TASK_ID]
+    if "manually set" in (msg or ""):
+        return any((t.state or "none") != "success" for t in steps)
+    return any(t.state == "skipped" for t in steps)
 
 
 def _run_metrics(pipeline_run, states: list[str], manifests: dict[str, dict], end) -> dict[str, Any]:

@@ -29,8 +29,8 @@ VIEW = frozenset(
         "lineage.view_datalineage",
     }
 )
-# An editor shapes pipelines and steps, resolves alerts ("change" on an alert is resolving it), and may test
-# connectors and preview their rows (which shows source data).
+# An editor shapes pipelines and steps, runs them (Run now, re-run failed tasks), resolves alerts ("change" on an
+# alert is resolving it), and may test connectors and preview their rows (which shows source data).
 EDIT = frozenset(
     {
         "pipelines.add_pipeline",
@@ -41,6 +41,9 @@ EDIT = frozenset(
         "monitoring.change_alert",
         "connectors.test_connector",
         "connectors.preview_connector",
+        # Run a pipeline now and re-run a run's failed tasks in Airflow (django_etl/control/).
+        "pipelines.run_pipeline",
+        "runs.run_pipelinerun",
     }
 )
 # An admin also owns where data lives and the secrets to reach it, and removes pipelines.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import router, transaction
 
+from django_etl.control.links import airflow_link
 from django_etl.core.tenancy import OrganizationScopedAdmin, ScopedStackedInline
 from django_etl.pipelines import versioning
-from django_etl.pipelines.admin_actions import generate_dag_files
+from django_etl.pipelines.admin_actions import generate_dag_files, run_now
 from django_etl.pipelines.forms import PipelineStepForm, StepFormSet
 from django_etl.pipelines.models import Pipeline, PipelineStep
 
@@ -30,14 +31,25 @@ class PipelineAdmin(OrganizationScopedAdmin):
     list_display = ["name", "organization", "status", "version", "step_count", "updated_at"]
     list_filter = ["status", "organization"]
     search_fields = ["name", "description"]
-    readonly_fields = ["version", "dag_id", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["version", "dag_id", "in_airflow", "created_by", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "description", "organization", "status"]}),
         ("Configuration", {"fields": ["config", "metadata"]}),
-        ("Airflow", {"fields": ["dag_id", "version", "created_by", "created_at", "updated_at"]}),
+        (
+            "Airflow",
+            {"fields": ["dag_id", "in_airflow", "version", "created_by", "created_at", "updated_at"]},
+        ),
     ]
     inlines = [PipelineStepInline]
-    actions: list = [generate_dag_files]
+    actions: list = [generate_dag_files, run_now]
+
+    @admin.display(description="Airflow")
+    def in_airflow(self, obj: Pipeline):
+        return airflow_link(obj.dag_id) if obj.pk else "—"
+
+    def has_run_permission(self, request, obj=None) -> bool:
+        """Run now (and the pause state that follows the status): editors and up (docs/security.md)."""
+        return self.has_role_permission(request, "run", obj)
 
     @admin.display(description="steps")
     def step_count(self, obj: Pipeline) -> int:
@@ -51,8 +63,18 @@ class PipelineAdmin(OrganizationScopedAdmin):
         # One admin save of a pipeline and its steps is one new version, not one per step.
         # The transaction encloses the batch so the version bump is committed with the edit, and the DAG file
         # regenerated on commit (pipelines/signals.py) carries the new version.
-        with transaction.atomic(using=router.db_for_write(self.model)), versioning.batch():
-            return super().changeform_view(request, *args, **kwargs)
+        from django_etl.control.sync import last_problems
+
+        token = last_problems.set(())
+        try:
+            with transaction.atomic(using=router.db_for_write(self.model)), versioning.batch():
+                response = super().changeform_view(request, *args, **kwargs)
+            # The save's regeneration ran on commit; what Airflow could not be told is said here.
+            for problem in last_problems.get():
+                self.message_user(request, problem, messages.WARNING)
+            return response
+        finally:
+            last_problems.reset(token)
 
     def save_model(self, request, obj: Pipeline, form, change: bool) -> None:
         if not change:

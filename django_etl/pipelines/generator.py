@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +38,10 @@ class Summary:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: dict[str, Report] = field(default_factory=dict)  # pipeline label -> its problems
+    # What Airflow could not be told afterwards (re-parse, pause state): django_etl/control/sync.py.
+    airflow_problems: list[str] = field(default_factory=list)
+    pipelines: list = field(default_factory=list, repr=False)  # the deployed pipelines of this run
+    edited_dag_ids: list[str] = field(default_factory=list)  # DAGs whose existing file was rewritten
 
     @property
     def changed(self) -> bool:
@@ -92,7 +97,36 @@ def generate(
         deployed = _write_deployed(folder, scope, apply, trial_build, summary, log)
         _remove_stale(folder, scope, deployed, apply, summary, log)
     log(summary.line())
+    if apply:
+        from django_etl.control.sync import after_generate
+
+        summary.airflow_problems = after_generate(summary.pipelines, summary.edited_dag_ids)
+        for problem in summary.airflow_problems:
+            log(problem)
     return summary
+
+
+def fingerprint(output: Path | str | None = None) -> str:
+    """A cheap digest of everything a generation depends on: pipelines (id, version, status, time), connectors,
+    the compiler's code and the folder's files. Equal digests: a generation would change nothing.
+    """
+    import hashlib
+
+    from django_etl.connectors.models import Connector
+
+    folder = Path(output or settings.ETL_DAGS_FOLDER)
+    digest = hashlib.sha256()
+    for row in Pipeline.objects.order_by("pk").values_list("pk", "version", "status", "updated_at"):
+        digest.update(repr(row).encode())
+    for row in Connector.objects.order_by("pk").values_list("pk", "name", "connector_type", "is_active"):
+        digest.update(repr(row).encode())
+    for source in (codegen.__file__, sys.modules[build_spec.__module__].__file__):
+        digest.update(f"{Path(source).stat().st_mtime_ns}".encode())  # an upgrade changes what is generated
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.py")):
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
 
 
 def _pipelines(scope: set[uuid.UUID] | None):
@@ -107,6 +141,7 @@ def _write_deployed(folder, scope, apply, trial_build, summary, log) -> dict[uui
     deployed: dict[uuid.UUID, str] = {}
     pipelines = list(_pipelines(scope))
     connectors = _connectors_by_organization({p.organization_id for p in pipelines})
+    summary.pipelines.extend(pipelines)
     for pipeline in pipelines:
         name = codegen.filename_for(pipeline.dag_id)
         deployed[pipeline.pk] = name
@@ -134,6 +169,8 @@ def _write_deployed(folder, scope, apply, trial_build, summary, log) -> dict[uui
             summary.unchanged.append(name)
             continue
         (summary.created if existing is None else summary.updated).append(name)
+        if existing is not None:
+            summary.edited_dag_ids.append(pipeline.dag_id)
         log(f"{'create' if existing is None else 'update'} {name} ({pipeline.name}, v{pipeline.version})")
         if apply:
             write_atomically(path, text)

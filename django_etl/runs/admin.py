@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from django_etl.control.links import airflow_link, task_id_of
 from django_etl.core.tenancy import ReadOnlyAdmin
+from django_etl.pipelines.admin_actions import rerun_failed_tasks
 from django_etl.runs import console, display
 from django_etl.runs.models import PipelineRun, TaskRun
 
@@ -12,7 +14,17 @@ from django_etl.runs.models import PipelineRun, TaskRun
 @admin.register(PipelineRun)
 class PipelineRunAdmin(ReadOnlyAdmin):
     organization_path = "pipeline__organization"
-    list_display = ["started_at", "pipeline", "status_badge", "trigger_type", "triggered_by", "took", "rows"]
+    list_display = [
+        "started_at",
+        "pipeline",
+        "status_badge",
+        "trigger_type",
+        "triggered_by",
+        "took",
+        "rows",
+        "in_airflow",
+    ]
+    actions = [rerun_failed_tasks]
     list_display_links = ["started_at"]
     list_filter = ["status", "trigger_type", "pipeline__organization", "pipeline"]
     search_fields = ["pipeline__name", "airflow_run_id"]
@@ -33,11 +45,19 @@ class PipelineRunAdmin(ReadOnlyAdmin):
                 ]
             },
         ),
-        ("Airflow", {"fields": ["airflow_dag_id", "airflow_run_id"]}),
+        ("Airflow", {"fields": ["airflow_dag_id", "airflow_run_id", "in_airflow"]}),
         ("Metrics", {"fields": ["metrics_fields"]}),
         ("Context", {"fields": ["context_fields"], "classes": ["collapse"]}),
     ]
-    readonly_fields = ["status_badge", "took", "metrics_fields", "context_fields"]
+    readonly_fields = ["status_badge", "took", "metrics_fields", "context_fields", "in_airflow"]
+
+    @admin.display(description="Airflow")
+    def in_airflow(self, obj: PipelineRun):
+        return airflow_link(obj.airflow_dag_id, obj.airflow_run_id)
+
+    def has_run_permission(self, request, obj=None) -> bool:
+        """Re-running a run's failed tasks: editors and up (runs.run_pipelinerun, docs/security.md)."""
+        return self.has_role_permission(request, "run", obj)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: PipelineRun):
@@ -80,6 +100,7 @@ class TaskRunAdmin(ReadOnlyAdmin):
         "took",
         "retry_count",
         "rows",
+        "in_airflow",
     ]
     list_filter = ["status", "pipeline_step__step_type"]
     search_fields = ["pipeline_step__name", "pipeline_run__pipeline__name"]
@@ -100,8 +121,21 @@ class TaskRunAdmin(ReadOnlyAdmin):
             },
         ),
         ("Data", {"fields": ["input_fields", "output_fields", "metrics_fields"]}),
+        ("Airflow", {"fields": ["in_airflow"]}),
     ]
-    readonly_fields = ["status_badge", "took", "input_fields", "output_fields", "metrics_fields"]
+    readonly_fields = [
+        "status_badge",
+        "took",
+        "input_fields",
+        "output_fields",
+        "metrics_fields",
+        "in_airflow",
+    ]
+
+    @admin.display(description="Airflow")
+    def in_airflow(self, obj: TaskRun):
+        run = obj.pipeline_run
+        return airflow_link(run.airflow_dag_id, run.airflow_run_id, task_id_of(obj))
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: TaskRun):

@@ -109,7 +109,7 @@ def test_record_task_new_try_after_failure_reopens_the_row(pipeline, two_steps):
     assert (alert.alert_type, alert.level, alert.metadata["error"]) == ("task_failed", "error", "disk full")
 
 
-def test_record_run_maps_user_and_keeps_the_executed_version(pipeline, two_steps, user):
+def test_record_run_never_matches_user_names_and_keeps_the_executed_version(pipeline, two_steps, user):
     from django_etl.runs.models import PipelineRun
 
     run = _run(pipeline, triggering_user_name=user.username)
@@ -118,7 +118,8 @@ def test_record_run_maps_user_and_keeps_the_executed_version(pipeline, two_steps
     recorder.run_started(replace(run, triggered_by="rest_api"), {})  # the scheduler's view, later
     assert delivery.flush()
     (pipeline_run,) = PipelineRun.objects.all()
-    assert pipeline_run.triggered_by == user
+    assert pipeline_run.triggered_by is None  # an Airflow user name is no Django account
+    assert pipeline_run.context["triggering_user_name"] == user.username
     assert pipeline_run.trigger_type == "api"
     assert pipeline_run.context["pipeline_version"] == "1.0.7"
     assert pipeline_run.context["spec_hash"] == "sha256:abc"
@@ -138,6 +139,54 @@ def test_reconcile_marked_failed_with_unfinished_tasks_is_cancelled(pipeline, tw
     assert pipeline_run.status == "cancelled"
     assert pipeline_run.metrics["duration_seconds"] == 60
     assert sorted(TaskRun.objects.values_list("status", flat=True)) == ["failed", "skipped"]
+
+
+def test_reconcile_stopped_run_failed_by_the_outcome_task_is_cancelled(pipeline, two_steps):
+    """Marked failed with a final notify (a teardown): the run-outcome task fails it; the skipped step says why."""
+    from django_etl.runs.models import PipelineRun
+
+    run = _run(pipeline, state="failed", end_date=T0 + timedelta(minutes=1))
+    tasks = [
+        _task("extract_orders", "reconcile", "failed"),
+        _task("load", "reconcile", "skipped", try_number=0),
+        _task("etl__run_outcome", "reconcile", "failed"),
+    ]
+    recorder.run_finished(run, tasks, "task_failure")
+    assert delivery.flush()
+    assert PipelineRun.objects.get().status == "cancelled"
+
+
+def test_reconcile_failed_step_without_skips_stays_failed(pipeline, two_steps):
+    from django_etl.runs.models import PipelineRun
+
+    run = _run(pipeline, state="failed", end_date=T0 + timedelta(minutes=1))
+    tasks = [
+        _task("extract_orders", "reconcile", "success"),
+        _task("load", "reconcile", "failed"),
+        _task("etl__run_outcome", "reconcile", "failed"),
+    ]
+    recorder.run_finished(run, tasks, "task_failure")
+    assert delivery.flush()
+    assert PipelineRun.objects.get().status == "failed"
+
+
+def test_record_run_created_by_django_keeps_its_trigger_and_user(pipeline, two_steps, user):
+    from django_etl.runs.models import PipelineRun
+
+    run = _run(pipeline, triggered_by="rest_api", conf={"etl_trigger": "webhook"})
+    PipelineRun.objects.create(
+        pipeline=pipeline,
+        airflow_dag_id=run.dag_id,
+        airflow_run_id=run.run_id,
+        trigger_type="api",
+        triggered_by=user,
+        started_at=T0,
+        context={"origin": "django"},
+    )
+    recorder.run_started(run, {})
+    assert delivery.flush()
+    pipeline_run = PipelineRun.objects.get()
+    assert (pipeline_run.trigger_type, pipeline_run.triggered_by) == ("api", user)
 
 
 def test_reconcile_dagrun_timeout_is_timeout_with_critical_alert(pipeline, two_steps):
