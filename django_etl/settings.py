@@ -77,6 +77,9 @@ INSTALLED_APPS = [
     "django_etl.runs",
     "django_etl.monitoring",
     "django_etl.lineage",
+    "django_etl.audit",  # field-by-field history of organizations, members, connectors, credentials, pipelines
+    "simple_history",
+    "axes",  # sign-in throttling; keep it last (its checks look at the backends and middleware)
 ]
 
 MIDDLEWARE = [
@@ -89,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # who made a change, for the audit trail
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "django_etl.urls"
@@ -122,7 +127,25 @@ if os.environ.get("TEST_DATABASE_NAME"):
 
 AUTH_USER_MODEL = "core.User"
 # Passwords as usual; permissions from membership roles only (docs/security.md, "Admin roles and tenancy").
-AUTHENTICATION_BACKENDS = ["django_etl.core.permissions.RoleBackend"]
+# django-axes first: it refuses a locked-out (username, address) before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django_etl.core.permissions.RoleBackend"]
+
+# The client address of a request (sign-in throttling and User.last_login_ip): the socket's REMOTE_ADDR, or the
+# one header a trusted reverse proxy sets (e.g. HTTP_X_REAL_IP). Empty: no header is trusted (anyone can send
+# X-Forwarded-For). See docs/security.md, "Sign-in".
+CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "").strip()
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair is locked out for the cool-off time; other addresses and other usernames are not.
+AXES_ENABLED = env_bool("DJANGO_AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("DJANGO_AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("DJANGO_AXES_COOLOFF_MINUTES", "15")) / 60  # hours, as axes counts
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "django_etl.core.signals.client_ip"
+AXES_VERBOSE = False
+# Lock-outs are an operator matter: `manage.py axes_list_attempts`, `axes_reset_username USER` (no admin pages)
+AXES_ENABLE_ADMIN = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -143,8 +166,28 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# HTTPS. With DEBUG off every protection is on unless the environment turns it off one by one; the plain-HTTP
+# local profile (DJANGO_PLAIN_HTTP=true, docs/configuration.md) turns off the four that need TLS.
+_https = not DEBUG and not env_bool("DJANGO_PLAIN_HTTP", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", _https)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", _https)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", _https)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000" if _https else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_HTTPONLY = True
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (only when that proxy always sets the header).
+_proxy_ssl = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl:
+    _header, _, _value = _proxy_ssl.partition(",")
+    if not _header.strip() or not _value.strip():
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER={_proxy_ssl!r} must be 'HEADER,value', e.g. 'HTTP_X_FORWARDED_PROTO,https'."
+        )
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip())
+
 # Email (the notify step): console in development, SMTP when DJANGO_EMAIL_BACKEND says so.
-_email_backend = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_email_backend = os.environ.get("DJANGO_EMAIL_BACKEND") or "django.core.mail.backends.console.EmailBackend"
 _email_options: dict = {}
 if _email_backend.endswith("smtp.EmailBackend"):
     _email_options = {
@@ -163,6 +206,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
 }
+
+# The audit trail (django-simple-history, docs/security.md "Audit trail"): no history of the admin's own
+# bookkeeping; the history models live in django_etl/audit.
+SIMPLE_HISTORY_REVERT_DISABLED = True  # restoring versions is a later feature; the history is read-only now
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 
 # SQLite cannot defer the (pipeline, order_index) uniqueness; the validation layer checks it there instead.
 SILENCED_SYSTEM_CHECKS = ["models.W038"]

@@ -9,3 +9,6 @@ class CoreConfig(AppConfig):
     name = "django_etl.core"
     label = "core"
     verbose_name = "Users and organizations"
+
+    def ready(self) -> None:
+        from django_etl.core import checks, signals  # noqa: F401  (deploy checks; last_login_ip recording)

@@ -5,6 +5,7 @@ Idempotent: running it again refreshes the same objects (matched by slug, userna
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ class DemoSummary:
     organization: str
     pipelines: list[str] = field(default_factory=list)
     connectors: list[str] = field(default_factory=list)
+    # Passwords set by this run (username -> password), to print once; empty when nothing changed.
+    passwords: dict[str, str] = field(default_factory=dict)
 
 
 def demo_paths() -> dict[str, Path]:
@@ -40,14 +43,21 @@ def build_crm_database(path: Path, script: Path) -> None:
         conn.executescript(script.read_text())
 
 
-def _user(username: str, password: str, *, superuser: bool):
+def _user(username: str, password: str, *, superuser: bool, passwords: dict[str, str]):
+    """The demo user; with DEBUG off never with its well-known password: a generated one, reported once."""
     from django_etl.core.models import User
 
     user, created = User.objects.get_or_create(
         username=username, defaults={"email": f"{username}@demo.example"}
     )
-    if created or not user.check_password(password):
-        user.set_password(password)
+    if settings.DEBUG:
+        if created or not user.check_password(password):
+            user.set_password(password)
+            passwords[username] = password
+    elif created or not user.has_usable_password() or user.check_password(password):
+        generated = secrets.token_urlsafe(18)
+        user.set_password(generated)
+        passwords[username] = generated
     # A membership is what lets a member sign in (docs/security.md); staff marks operators only.
     user.is_staff = user.is_superuser = superuser
     user.save()
@@ -141,8 +151,9 @@ def load_demo() -> DemoSummary:
     build_crm_database(paths["crm"], paths["data"] / "crm.sql")
     paths["exports"].mkdir(parents=True, exist_ok=True)
 
-    admin = _user(*DEMO_ADMIN, superuser=True)
-    analyst = _user(*DEMO_ANALYST, superuser=False)
+    passwords: dict[str, str] = {}
+    admin = _user(*DEMO_ADMIN, superuser=True, passwords=passwords)
+    analyst = _user(*DEMO_ANALYST, superuser=False, passwords=passwords)
     org, _ = Organization.objects.update_or_create(
         slug="demo", defaults={"name": "Demo Company", "settings": {"timezone": "UTC"}}
     )
@@ -322,4 +333,5 @@ def load_demo() -> DemoSummary:
         organization=org.name,
         pipelines=[daily.name, revenue.name],
         connectors=sorted(c.name for c in org.connector_set.all()),
+        passwords=passwords,
     )

@@ -107,6 +107,13 @@ def walk_site(walk: Walk, objects_by_model: dict, users: list) -> None:
             for page in OBJECT_PAGES:
                 name = url_name(model_admin, page)
                 walk.request(name, reverse(f"admin:{name}", args=[obj.pk]))
+            history = getattr(model, "history", None)  # the audit trail's version pages (django_etl/audit)
+            record = (
+                history.filter(**{model._meta.pk.attname: obj.pk}).first() if history is not None else None
+            )
+            if record is not None:
+                name = url_name(model_admin, "simple_history")
+                walk.request(name, reverse(f"admin:{name}", args=[obj.pk, record.history_id]))
             opts = model._meta
             pattern = f"{opts.app_label}/{opts.model_name}/<path:object_id>/"
             walk.request(pattern, f"{_base(model_admin)}{obj.pk}/", follow=True)

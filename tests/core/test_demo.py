@@ -40,9 +40,12 @@ def test_demo_analyst_signs_in_and_only_looks(client, settings, tmp_path):
 
     settings.VAR_DIR = tmp_path
     settings.ETL_FILE_ROOTS = [str(settings.BASE_DIR / "demo_data"), str(tmp_path / "exports")]
+    settings.DEBUG = True  # the development demo: the well-known passwords
     call_command("load_demo", verbosity=0)
     username, password = DEMO_ANALYST
-    assert client.login(username=username, password=password)
+    # A real sign-in through the login page (django-axes needs the request to count failures).
+    response = client.post(reverse("admin:login"), {"username": username, "password": password})
+    assert response.status_code == 302, response.content[:500]
     assert client.get(reverse("admin:pipelines_pipeline_changelist")).status_code == 200
     pipeline = Pipeline.objects.filter(status="active").first()
     page = client.get(reverse("admin:pipelines_pipeline_change", args=[pipeline.pk]))
