@@ -14,7 +14,7 @@ from airflow_plugin import metrics
 from airflow_plugin.steps.context import StepResult, StepRun
 from django_etl.connectors.secrets import mask, secret_values
 from django_etl.dataplane.staging import Staging
-from django_etl.errors import StepFailure
+from django_etl.errors import StepFailure, StepSkipped
 from django_etl.startup import setup_django
 from django_etl.stepkinds import load_implementation, step_kind
 
@@ -60,6 +60,13 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
                 {"dataset": o["dataset"], "uri": o["uri"], "rows": o["rows"]} for o in result.outputs
             ],
         }
+    except StepSkipped as exc:
+        reason = mask(f"{where}: skipped: {describe(exc)}", secrets)
+        log.warning("%s", reason)
+        result.details["skipped_because"] = reason
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(reason) from None
     except Exception as exc:
         error = mask(f"{where}: {describe(exc)}", secrets)
         log.error("%s", mask("".join(traceback.format_exception(exc)), secrets))
@@ -183,7 +190,7 @@ def build_manifest(
         "step_id": step.get("id"),
         "task_id": task_id,
         "step_type": step_type,
-        "status": "failed" if error else "success",
+        "status": "failed" if error else "skipped" if result.details.get("skipped_because") else "success",
         "error": error,
         "metrics": {
             "rows_in": result.rows_in,

@@ -37,6 +37,13 @@ class StepFailure(EtlError):
     """A step cannot do its job; the message names the step's key or dataset at fault."""
 
 
+class StepSkipped(EtlError):
+    """Not a failure: the step has nothing it can work on (an input with no rows and no known columns).
+
+    The task ends skipped; the tasks after it follow their trigger rules (skipped too, by default).
+    """
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message (its type name when it has none): drivers add pages of detail."""
     text = str(exc).strip()

@@ -9,7 +9,7 @@ from typing import Any
 
 from django_etl.dataplane import Adapter, adapter_for
 from django_etl.dataplane.staging import DatasetInfo, Staging
-from django_etl.errors import StepFailure
+from django_etl.errors import StepFailure, StepSkipped
 
 __all__ = ["StepFailure", "StepResult", "StepRun"]
 
@@ -91,6 +91,11 @@ class StepRun:
         if all(existing.get("dataset") != dataset for existing in self.result.inputs):
             self.result.inputs.append(found)
             self.result.rows_in += int(found.get("rows") or 0)
+        if not found.get("rows") and not found.get("schema"):  # an empty extract that knew no columns
+            raise StepSkipped(
+                f"input dataset {dataset!r} has no rows and no known columns (declare the extract's 'schema' "
+                "to run on empty extracts)"
+            )
         return found
 
     def single_input(self, explicit: str | None) -> dict[str, Any]:

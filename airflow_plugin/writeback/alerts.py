@@ -9,6 +9,9 @@ from airflow_plugin.writeback.events import RunInfo, TaskInfo
 from django_etl.monitoring.choices import AlertLevel, AlertType
 
 KILLED_MESSAGE = "ended failed without reporting an error (killed, out of memory, or lost)"
+# Checks a load step records (steps/load.py): their own message says what was refused or changed.
+LOAD_CHECKS = {"allow_empty", "schema_change"}
+LOAD_CHECK_DETAILS = ("columns", "added", "missing", "retyped", "on_schema_change")
 
 
 def ensure_alert(pipeline_run, task_run, *, alert_type, level, key, message, metadata) -> bool:
@@ -88,14 +91,20 @@ def quality_alerts(pipeline_run, task_run, task: TaskInfo, manifest: dict[str, A
         name = check.get("name") or check.get("check") or "check"
         severity = check.get("severity") or "error"
         dataset = ", ".join(i.get("dataset", "") for i in manifest.get("inputs") or [] if isinstance(i, dict))
+        if check.get("check") in LOAD_CHECKS:
+            message = f"Step {step.name!r}: {check.get('message')}"
+        else:
+            message = (
+                f"Check {name!r} of step {step.name!r} failed: {check.get('failing_count')} failing rows"
+                + (f" in {dataset}" if dataset else "")
+            )
         ensure_alert(
             pipeline_run,
             task_run,
             alert_type=AlertType.DATA_QUALITY,
             level=AlertLevel.ERROR if severity == AlertLevel.ERROR else AlertLevel.WARNING,
             key=f"data_quality:{task.task_id}:{name}",
-            message=f"Check {name!r} of step {step.name!r} failed: {check.get('failing_count')} failing rows"
-            + (f" in {dataset}" if dataset else ""),
+            message=message,
             metadata={
                 "task_id": task.task_id,
                 "step_id": str(step.pk),
@@ -105,5 +114,6 @@ def quality_alerts(pipeline_run, task_run, task: TaskInfo, manifest: dict[str, A
                 "failing_count": check.get("failing_count"),
                 "sample_keys": (check.get("sample_keys") or [])[:20],
                 "dataset": dataset,
+                **{k: check[k] for k in LOAD_CHECK_DETAILS if k in check},
             },
         )

@@ -36,6 +36,7 @@ class LoadRequest:
     create_table: bool = True
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
+    on_schema_change: str = "fail"  # when staged columns differ from the table's (drift.py)
 
     @property
     def identity(self) -> tuple[str, str, str]:

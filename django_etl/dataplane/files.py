@@ -14,7 +14,7 @@ from pydantic import Field
 from django_etl import conf
 from django_etl.configmodel import FileFormat, Strict
 from django_etl.dataplane.base import Adapter, WholeFileTarget
-from django_etl.dataplane.formats import head, read_sources, write_stream
+from django_etl.dataplane.formats import head, read_sources, reading_options, write_stream
 
 
 class FileConnectorConfig(Strict):
@@ -87,9 +87,7 @@ class FileAdapter(WholeFileTarget, Adapter):
         fmt = request.get("format") or self.config.format
         sources = ((str(path), f"file {str(path.relative_to(self.root))!r}") for path in files)
         try:
-            yield from read_sources(
-                sources, fmt, batch_size=batch_size, delimiter=request.get("delimiter", ",")
-            )
+            yield from read_sources(sources, fmt, batch_size=batch_size, **reading_options(request))
         except ValueError as exc:
             raise self.fail(str(exc)) from None
 

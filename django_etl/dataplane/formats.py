@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, get_args
@@ -9,90 +10,274 @@ from typing import Any, BinaryIO, get_args
 import pyarrow as pa
 
 from django_etl.configmodel import FileFormat
-from django_etl.dataplane.batches import conform_to
+from django_etl.dataplane.batches import empty_batch, widen_schema
+from django_etl.dataplane.csvpieces import CsvDataError, SourceText, open_quote, record_end
 
 FORMATS: tuple[str, ...] = get_args(FileFormat)
 # Bytes per CSV/JSON block: big enough for the multi-threaded parser, small enough to keep memory flat.
 BLOCK_SIZE = 8 << 20
 CSV_PIECE = 32 << 20
+DEFAULT_ENCODING = "utf-8"
 
 
 def read_stream(
-    source: str | BinaryIO, fmt: str, *, batch_size: int, delimiter: str = ",", label: str = ""
+    source: str | BinaryIO,
+    fmt: str,
+    *,
+    batch_size: int,
+    delimiter: str = ",",
+    label: str = "",
+    encoding: str = DEFAULT_ENCODING,
+    column_types: dict[str, pa.DataType] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of one file; malformed content raises ValueError naming ``label`` (the file)."""
+    """Batches of one file; malformed content raises ValueError naming ``label`` (the file).
+
+    A file without rows yields one empty batch carrying its columns when the file tells them (a CSV header,
+    a Parquet schema), nothing at all when it is empty.
+    """
+    label = label or "file"
     try:
         if fmt == "csv":
-            yield from read_csv(source, batch_size=batch_size, delimiter=delimiter)
+            yield from read_csv(
+                source,
+                batch_size=batch_size,
+                delimiter=delimiter,
+                encoding=encoding,
+                column_types=column_types,
+                label=label,
+            )
         elif fmt == "jsonl":
-            import pyarrow.json as pajson
-
-            reader = pajson.open_json(source, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE))
-            yield from _rechunk(reader, batch_size)
+            yield from read_jsonl(source, batch_size=batch_size, encoding=encoding)
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            yield from pq.ParquetFile(source).iter_batches(batch_size=batch_size)
+            parquet = pq.ParquetFile(source)
+            if parquet.metadata.num_rows == 0:
+                yield empty_batch(parquet.schema_arrow)
+            yield from parquet.iter_batches(batch_size=batch_size)
         else:
             raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValueError(f"{label or 'file'} is not valid {fmt}: {exc}") from None
+        raise ValueError(f"{label} is not valid {fmt}: {exc}") from None
+    except UnicodeDecodeError as exc:  # a JSON lines file that its declared encoding does not decode
+        raise ValueError(f"{label} is not valid {encoding}: {exc}") from None
+
+
+def reading_options(request: dict[str, Any]) -> dict[str, Any]:
+    """The keys of an extract request that say how to read a file: delimiter, encoding, declared types."""
+    return {
+        "delimiter": request.get("delimiter") or ",",
+        "encoding": request.get("encoding") or DEFAULT_ENCODING,
+        "column_types": request.get("column_types") or None,
+    }
 
 
 def read_sources(
-    sources: Iterable[tuple[str | BinaryIO, str]], fmt: str, *, batch_size: int, delimiter: str = ","
+    sources: Iterable[tuple[str | BinaryIO, str]],
+    fmt: str,
+    *,
+    batch_size: int,
+    delimiter: str = ",",
+    encoding: str = DEFAULT_ENCODING,
+    column_types: dict[str, pa.DataType] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of several (source, label) files read as one dataset, each held to the first file's schema.
+    """Batches of several (source, label) files read as one dataset; staging widens their types.
 
     Sources are consumed one at a time, so a source may be a temporary file that lives only until the next
-    one is asked for. Malformed content raises ValueError, a schema change SchemaDriftError, naming the label.
+    one is asked for. Malformed content raises ValueError naming the label.
     """
-    schema = None
     for source, label in sources:
-        for batch in read_stream(source, fmt, batch_size=batch_size, delimiter=delimiter, label=label):
-            schema = schema or batch.schema
-            yield conform_to(batch, schema, label)
+        yield from read_stream(
+            source,
+            fmt,
+            batch_size=batch_size,
+            delimiter=delimiter,
+            label=label,
+            encoding=encoding,
+            column_types=column_types,
+        )
 
 
 def head(batches: Iterable[pa.RecordBatch], limit: int) -> pa.Table:
     """The first ``limit`` rows of a stream of batches (a connector's preview)."""
-    first = next(iter(batches), None)
+    first = next((b for b in batches if b.num_rows), None)
     return pa.Table.from_batches([first]).slice(0, limit) if first is not None else pa.table({})
 
 
-def read_csv(source: str | BinaryIO, *, batch_size: int, delimiter: str = ",") -> Iterator[pa.RecordBatch]:
-    """CSV in pieces of about CSV_PIECE bytes cut at line ends, each parsed by Arrow's multi-threaded reader.
+def read_jsonl(source: str | BinaryIO, *, batch_size: int, encoding: str) -> Iterator[pa.RecordBatch]:
+    import pyarrow.json as pajson
 
-    Arrow's streaming CSV reader reads ahead without bound (memory grows with the file); pieces keep memory
-    flat. Lines are never split: values may not contain newlines (Arrow's default). Later pieces keep the
-    column names and types of the first, so a value that no longer fits is reported as a conversion error.
+    stream = pa.input_stream(source) if isinstance(source, str) else source
+    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        stream = pa.transcoding_input_stream(
+            stream if isinstance(stream, pa.NativeFile) else pa.PythonFile(stream), encoding, "utf-8"
+        )
+    try:
+        reader = pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE))
+    except pa.ArrowInvalid as exc:
+        if "Empty JSON" in str(exc):
+            return  # an empty file: no rows, no columns
+        raise
+    yield from _rechunk(reader, batch_size)
+
+
+def read_csv(
+    source: str | BinaryIO,
+    *,
+    batch_size: int,
+    delimiter: str = ",",
+    encoding: str = DEFAULT_ENCODING,
+    column_types: dict[str, pa.DataType] | None = None,
+    label: str = "file",
+) -> Iterator[pa.RecordBatch]:
+    """CSV in pieces of about CSV_PIECE bytes cut at record ends, each parsed by Arrow's multi-threaded reader.
+
+    Arrow's streaming CSV reader infers types from its first block and cannot widen later, so pieces are
+    cut where a record ends outside quotes (``csvpieces.record_end``): quoted values may hold newlines,
+    delimiters and doubled quotes. Each piece is parsed with the types known so far (``column_types``, the
+    declared ones, always win); a piece they do not fit is parsed again with its own inferred types, and
+    staging widens the dataset. The file is decoded from ``encoding``; invalid bytes, NUL bytes and a quote
+    that never closes raise CsvDataError naming the line and byte offset.
     """
-    import pyarrow.csv as pacsv
-
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" is an empty string.
-    convert: dict[str, Any] = {"strings_can_be_null": True, "quoted_strings_can_be_null": False}
     handle = open(source, "rb") if isinstance(source, str) else source  # noqa: SIM115 - closed below when ours
     try:
-        names: list[str] | None = None
-        while True:
-            piece = handle.read(CSV_PIECE)
-            if not piece:
-                return
-            piece += handle.readline()  # finish the last line
-            table = pacsv.read_csv(
-                pa.py_buffer(piece),
-                read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
-                parse_options=parse,
-                convert_options=pacsv.ConvertOptions(**convert),
-            )
-            if names is None:
-                names = table.column_names
-                convert["column_types"] = table.schema
-            yield from table.to_batches(max_chunksize=batch_size)
+        text = SourceText(handle, encoding, label, _reopener(source), CSV_PIECE)
+        yield from _parse_pieces(text, delimiter, batch_size, column_types or {}, label)
     finally:
         if isinstance(source, str):
             handle.close()
+
+
+def _reopener(source: str | BinaryIO):
+    def reopen() -> BinaryIO | None:
+        if isinstance(source, str):
+            return open(source, "rb")
+        if source.seekable():
+            source.seek(0)
+            return _Unclosed(source)
+        return None
+
+    return reopen
+
+
+class _Unclosed:
+    """A caller's file handle lent to a ``with`` block that must not close it."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+
+    def read(self, size: int) -> bytes:
+        return self.handle.read(size)
+
+    def __enter__(self) -> _Unclosed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _parse_pieces(
+    text: SourceText, delimiter: str, batch_size: int, declared: dict[str, pa.DataType], label: str
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow.csv as pacsv
+
+    mark = ord(delimiter)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    names: list[str] | None = None  # the header's names, as the pieces after the first are read
+    known: pa.Schema | None = None  # the widened types so far
+    offset, buffer = 0, bytearray()
+    while True:
+        buffer, got = text.fill(buffer, CSV_PIECE)
+        if got:
+            cut = record_end(buffer, mark)
+            if not cut:
+                continue  # one record longer than the piece: read on
+        else:
+            if not buffer.strip():
+                break
+            opened = open_quote(buffer, mark)
+            if opened is not None:
+                raise CsvDataError(
+                    f"{label}: the quoted field opened at {text.position(offset + opened)} never closes"
+                )
+            cut = len(buffer)
+        piece = pa.py_buffer(buffer).slice(0, cut)
+        table = _parse_piece(piece, text, offset, names, known, declared, parse, label)
+        del piece  # the piece's bytes go as soon as the next read needs room
+        if names is None:
+            names = column_names(table.column_names)
+            table = table.rename_columns(names)
+            if not table.num_rows:
+                yield empty_batch(table.schema)
+        elif table.column_names != names:
+            table = table.rename_columns(names)
+        known = table.schema if known is None else widen_schema(known, table.schema)
+        batches = table.to_batches(max_chunksize=batch_size)
+        del table
+        yield from batches
+        del batches
+        offset += cut
+        buffer = buffer[cut:]
+        if not got:
+            break
+
+
+def column_names(header: list[str]) -> list[str]:
+    """The header's names with the blanks a trailing delimiter leaves named ``column_<n>`` and repeats
+    numbered (``amount``, ``amount_2``): a table cannot hold either."""
+    names: list[str] = []
+    for position, name in enumerate(header, start=1):
+        name = name if name.strip() else f"column_{position}"
+        candidate, count = name, 1
+        while candidate in names:
+            count += 1
+            candidate = f"{name}_{count}"
+        names.append(candidate)
+    return names
+
+
+def _parse_piece(piece, text, offset, names, known, declared, parse, label) -> pa.Table:
+    """One piece as a table: first with the known types, then (if they do not fit) with its own."""
+    import pyarrow.csv as pacsv
+
+    read = pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE)
+    forced = {f.name: f.type for f in known or () if not pa.types.is_null(f.type)} | declared
+    attempts = [forced, declared] if forced != declared else [declared]
+    for attempt, types in enumerate(attempts):
+        # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" is an empty string.
+        convert = pacsv.ConvertOptions(
+            strings_can_be_null=True, quoted_strings_can_be_null=False, column_types=types
+        )
+        try:
+            table = pacsv.read_csv(piece, read_options=read, parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "Empty CSV" in message:
+                return pa.table({})
+            if "UTF8" in message or "utf8" in message.lower():
+                _refuse_invalid_utf8(piece, text, offset, label)
+            if "conversion error" in message and attempt + 1 < len(attempts):
+                continue  # the known types do not fit this piece: infer its own
+            where = text.position(offset)
+            hint = " (a type declared in 'schema')" if "conversion error" in message and declared else ""
+            raise CsvDataError(
+                f"{label} is not valid csv{hint}: {message} (in the rows from {where})"
+            ) from None
+        if any(pa.types.is_binary(f.type) for f in table.schema):
+            _refuse_invalid_utf8(piece, text, offset, label)
+        return table
+    raise AssertionError("unreachable")
+
+
+def _refuse_invalid_utf8(piece: pa.Buffer, text: SourceText, offset: int, label: str) -> None:
+    try:
+        piece.to_pybytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.end].hex(" ")
+        raise CsvDataError(
+            f"{label}: bytes {bad} are not valid utf-8 at {text.position(offset + exc.start)} "
+            "(not UTF-8 text: declare the file's 'encoding', e.g. 'latin-1' or 'cp1252')"
+        ) from None
 
 
 def _rechunk(reader: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:

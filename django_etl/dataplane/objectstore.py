@@ -13,7 +13,7 @@ from pydantic import Field, HttpUrl
 
 from django_etl.configmodel import FileFormat, Strict
 from django_etl.dataplane.base import Adapter, WholeFileTarget
-from django_etl.dataplane.formats import head, read_sources, write_stream
+from django_etl.dataplane.formats import head, read_sources, reading_options, write_stream
 
 DEFAULT_REGION = "us-east-1"
 # Secret keys an S3 connector reads from its credential.
@@ -118,7 +118,7 @@ class ObjectStoreAdapter(WholeFileTarget, Adapter):
                 self._downloads(keys, fmt),
                 fmt,
                 batch_size=batch_size,
-                delimiter=request.get("delimiter", ","),
+                **reading_options(request),
             )
         except ValueError as exc:
             raise self.fail(str(exc)) from None

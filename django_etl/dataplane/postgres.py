@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from django_etl.configmodel import Strict
 from django_etl.dataplane import ledger
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
+from django_etl.dataplane.batches import empty_batch
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, split_table_name
 from django_etl.errors import StepFailure, first_line
 
@@ -116,6 +117,8 @@ POSTGRES = Dialect(
     timestamp="timestamptz",
     now="now()",
     column_type=pg_type,
+    describe=lambda conn, parts: table_types(conn, parts),
+    alter_type="ALTER TABLE {table} ALTER COLUMN {column} TYPE {type} USING {column}::{type}",
 )
 
 
@@ -225,8 +228,12 @@ class PostgresAdapter(Adapter):
                 cursor.itersize = batch_size
                 cursor.execute(query, params)
                 schema = pg_schema(cursor.description)
+                empty = True
                 while rows := cursor.fetchmany(batch_size):
+                    empty = False
                     yield rows_to_batch(rows, schema)
+                if empty:  # no rows: the result's columns and types still say what the dataset is
+                    yield empty_batch(schema)
         except psycopg.errors.UndefinedTable as exc:
             raise self.fail(f"missing table: {first_line(exc)}") from None
         except (psycopg.errors.SyntaxError, psycopg.errors.UndefinedColumn) as exc:
@@ -286,7 +293,6 @@ class PostgresAdapter(Adapter):
         parts = split_table_name(request.table)
         target = sql.Identifier(*parts)
         book = Ledger(POSTGRES, parts[:-1])
-        columns = dataset.schema.names
         try:
             with self.connect(autocommit=True) as conn:
                 conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
@@ -299,9 +305,10 @@ class PostgresAdapter(Adapter):
                         book,
                         request,
                         lambda: prepare_target(
-                            conn, POSTGRES, request, parts, table_columns(conn, parts), dataset.schema
+                            conn, POSTGRES, request, parts, table_columns(conn, parts), dataset, book
                         ),
-                        lambda: write_rows(conn, request, target, columns, dataset),
+                        # the staged columns the target takes (on_schema_change 'ignore' narrows them)
+                        lambda: write_rows(conn, request, target, dataset.schema.names, dataset),
                     )
                 if rows is None:
                     return self._written(request, 0, skipped=ledger.SKIPPED)
@@ -332,6 +339,16 @@ def table_columns(conn, parts: tuple[str, ...]) -> list[str]:
         [ledger.qualified(parts)],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def table_types(conn, parts: tuple[str, ...]) -> dict[str, str]:
+    """The table's columns and their declared types (``format_type``), in order."""
+    rows = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+        "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        [ledger.qualified(parts)],
+    ).fetchall()
+    return dict(rows)
 
 
 def encoded_chunks(

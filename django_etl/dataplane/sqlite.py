@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from django_etl.configmodel import Strict
 from django_etl.dataplane import ledger
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
-from django_etl.dataplane.batches import batches_of_rows
+from django_etl.dataplane.batches import batches_of_rows, empty_batch
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, quote, split_table_name
 from django_etl.errors import SchemaDriftError, StepFailure
 
@@ -48,6 +48,20 @@ def sqlite_type(kind: pa.DataType) -> str:
     return "TEXT"
 
 
+def affinity_type(declared: str) -> pa.DataType:
+    """The Arrow type of a column's declared SQLite type, by SQLite's affinity rules (null: unknown)."""
+    kind = (declared or "").upper()
+    if "INT" in kind:
+        return pa.int64()
+    if any(word in kind for word in ("CHAR", "CLOB", "TEXT")):
+        return pa.string()
+    if any(word in kind for word in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    if "BOOL" in kind:
+        return pa.bool_()
+    return pa.null()  # NUMERIC, dates, no type: SQLite keeps whatever each row holds
+
+
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
@@ -56,6 +70,7 @@ SQLITE = Dialect(
     timestamp="TEXT",
     now="CURRENT_TIMESTAMP",
     column_type=sqlite_type,
+    describe=lambda conn, parts: table_types(conn, parts),
 )
 
 
@@ -126,7 +141,12 @@ class SqliteAdapter(Adapter):
                     for row in chunk:
                         yield {n: _sqlite_value(v) for n, v in zip(names, row, strict=True)}
 
-            yield from batches_of_rows(rows(), batch_size)
+            empty = True
+            for batch in batches_of_rows(rows(), batch_size):
+                empty = False
+                yield batch
+            if empty:  # no rows: the columns (and a table's declared types) still say what the dataset is
+                yield empty_batch(self.result_schema(names, request.get("table")))
         except sqlite3.DatabaseError as exc:
             if "not authorized" in str(exc) or "readonly" in str(exc):
                 raise self.fail(f"source queries may only read this file: {exc}") from None
@@ -136,6 +156,25 @@ class SqliteAdapter(Adapter):
             raise
         finally:
             conn.close()
+
+    def result_schema(self, names: list[str], table: str | None) -> pa.Schema:
+        """A result's columns, typed by the table's declared types when it reads one table (else unknown)."""
+        declared: dict[str, pa.DataType] = {}
+        if table and not any(ch in table for ch in ".;"):
+            # A connection of our own (no tenant SQL runs on it): the read-only one's authorizer refuses PRAGMA.
+            from pathlib import Path
+            from urllib.parse import quote as url_quote
+
+            path = str(Path(self.config.path).resolve())
+            conn = sqlite3.connect(f"file:{url_quote(path)}?mode=ro", uri=True)
+            try:
+                info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+                declared = {row[1]: affinity_type(row[2]) for row in info}
+            except sqlite3.DatabaseError:
+                pass
+            finally:
+                conn.close()
+        return pa.schema([(name, declared.get(name, pa.null())) for name in names])
 
     def _query(self, request: dict[str, Any]) -> tuple[str, list[Any]]:
         watermark = request.get("watermark")
@@ -184,7 +223,7 @@ class SqliteAdapter(Adapter):
                     book,
                     request,
                     lambda: prepare_target(
-                        conn, SQLITE, request, parts, table_columns(conn, parts), dataset.schema
+                        conn, SQLITE, request, parts, table_columns(conn, parts), dataset, book
                     ),
                     lambda: write_rows(conn, request, parts, dataset),
                 )
@@ -214,6 +253,11 @@ class SqliteAdapter(Adapter):
 def table_columns(conn: sqlite3.Connection, parts: tuple[str, ...]) -> list[str]:
     """The table's columns in order; empty when it does not exist."""
     return [r[1] for r in conn.execute(f"PRAGMA table_info({ledger.qualified(parts)})").fetchall()]
+
+
+def table_types(conn: sqlite3.Connection, parts: tuple[str, ...]) -> dict[str, str]:
+    """The table's columns and their declared types, in order."""
+    return {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({ledger.qualified(parts)})").fetchall()}
 
 
 def write_rows(conn: sqlite3.Connection, request: LoadRequest, parts: tuple[str, ...], dataset) -> int:

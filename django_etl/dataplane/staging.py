@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from django_etl import conf
-from django_etl.dataplane.batches import conform_to
+from django_etl.dataplane.partwriter import write_parts
 
 MANIFEST = "manifest.json"
 STATE_DIR = "_state"
@@ -59,6 +59,7 @@ class DatasetInfo:
     rows: int
     bytes: int
     schema: list[dict[str, str]] = field(default_factory=list)
+    widened: list[str] = field(default_factory=list)  # columns whose type widened while staging
 
     def as_manifest(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "uri": self.uri, "rows": self.rows, "schema": self.schema}
@@ -102,34 +103,22 @@ class Staging:
     def write_dataset(
         self, directory: str, dataset: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema | None = None
     ) -> DatasetInfo:
-        """Stream batches into one Parquet file (one row group per batch); memory stays one batch deep."""
+        """Stream batches into Parquet parts (one row group per batch); memory stays one batch deep.
+
+        Batches whose types differ widen the dataset's schema (``partwriter``); ``schema`` is the schema of a
+        dataset that receives no batch at all.
+        """
         self.delete_dir(directory)  # a retry starts from nothing, never appends to a previous try's parts
         self.fs.create_dir(directory, recursive=True)
-        path = f"{directory}/part-00000.parquet"
-        writer: pq.ParquetWriter | None = None
-        rows = 0
-        try:
-            for batch in prefetch(batches):
-                if writer is None:
-                    schema = batch.schema
-                    writer = pq.ParquetWriter(
-                        path, schema, filesystem=self.fs, compression="lz4", use_dictionary=False
-                    )
-                elif batch.schema != schema:
-                    batch = conform_to(batch, schema, f"dataset {dataset!r}")
-                if batch.num_rows:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            if writer is None:  # no batch at all: an empty dataset still has its schema
-                schema = schema or pa.schema([])
-                writer = pq.ParquetWriter(
-                    path, schema, filesystem=self.fs, compression="lz4", use_dictionary=False
-                )
-        finally:
-            if writer is not None:
-                writer.close()
-        size = self.fs.get_file_info(path).size or 0
-        return DatasetInfo(dataset, self.uri(directory), rows, size, schema_fields(schema))
+        written = write_parts(self.fs, directory, prefetch(batches), schema, f"dataset {dataset!r}")
+        return DatasetInfo(
+            dataset,
+            self.uri(directory),
+            written.rows,
+            written.bytes,
+            schema_fields(written.schema),
+            written.widened,
+        )
 
     def open_dataset(self, uri: str) -> ds.Dataset:
         # pre_buffer keeps every buffered row group until the scan ends: memory would grow with the dataset.
@@ -216,7 +205,41 @@ class Staging:
                     self.write_json(
                         self.watermark_path(dag_id, manifest["task_id"]), {**mark, "run_id": run_id}
                     )
+            self.promote_schemas(dag_id, run_id)
         self.delete_dir(self.run_dir(dag_id, run_id))
+
+    # ------------------------------------------------------------ schemas of earlier runs
+    def schema_path(self, dag_id: str, task_id: str) -> str:
+        return f"{self.root}/{STATE_DIR}/{safe_name(dag_id)}/{safe_name(task_id)}/schema.json"
+
+    def promote_schemas(self, dag_id: str, run_id: str) -> None:
+        """Keep the staged schemas of a successful run's extracts: an empty extract of a later run reuses them."""
+        for manifest in self.run_manifests(dag_id, run_id):
+            if manifest.get("status") != "success" or manifest.get("step_type") != "extract":
+                continue
+            outputs = {o["dataset"]: o["schema"] for o in manifest.get("outputs", []) if o.get("schema")}
+            if outputs:
+                document = {"run_id": run_id, "written_at": manifest.get("written_at"), "outputs": outputs}
+                self.write_json(self.schema_path(dag_id, manifest["task_id"]), document)
+
+    def last_schema(self, dag_id: str, task_id: str, dataset: str) -> list[dict[str, str]] | None:
+        """The newest staged schema of ``dataset`` from a successful try of this task in an earlier run.
+
+        Promoted schemas (runs that succeeded and were deleted) and the manifests of runs still kept (failed
+        runs whose extract succeeded) are both looked at; the newest ``written_at`` wins.
+        """
+        found: list[tuple[str, list[dict[str, str]]]] = []
+        promoted = self.read_json(self.schema_path(dag_id, task_id)) or {}
+        if promoted.get("outputs", {}).get(dataset):
+            found.append((str(promoted.get("written_at") or ""), promoted["outputs"][dataset]))
+        for run in self.children(f"{self.root}/{safe_name(dag_id)}"):
+            manifest = self.read_json(f"{run.path}/{safe_name(task_id)}/{MANIFEST}")
+            if not manifest or manifest.get("status") != "success":
+                continue
+            for output in manifest.get("outputs", []):
+                if output.get("dataset") == dataset and output.get("schema"):
+                    found.append((str(manifest.get("written_at") or ""), output["schema"]))
+        return max(found, key=lambda entry: entry[0])[1] if found else None
 
     def purge_expired(self, retention_days: float, *, now: float | None = None) -> list[str]:
         """Delete the run folders untouched for ``retention_days`` (kept failed runs); the deleted paths."""
@@ -248,10 +271,19 @@ class StagedReader:
         self.parts = parts
         with fs.open_input_file(parts[0]) as handle:
             self.schema: pa.Schema = pq.ParquetFile(handle).schema_arrow
+        self.columns: list[str] | None = None  # set by ``select``: what reads return by default
+        # What a database load's target preparation found between this dataset and the table (ledger.py).
+        self.schema_changes: Any = None
+
+    def select(self, columns: list[str]) -> None:
+        """Read only ``columns`` from now on (a load that leaves staged columns out of its target)."""
+        self.schema = pa.schema([self.schema.field(c) for c in columns])
+        self.columns = list(columns)
 
     def to_batches(
         self, batch_size: int = 65_536, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
+        columns = columns if columns is not None else self.columns
         for part in self.parts:
             with self.fs.open_input_file(part) as handle:
                 parquet = pq.ParquetFile(handle, pre_buffer=False)

@@ -45,6 +45,9 @@ class ExtractConfig(StepOptions):
     path: str | None = Field(None, description="Path or glob, relative to the connector's root or prefix.")
     format: FileFormat | None = None
     delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = Field(
+        "utf-8", min_length=1, description="The files' character encoding (utf-8, latin-1, cp1252, utf-16...)."
+    )
     # API connectors
     endpoint: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -53,6 +56,42 @@ class ExtractConfig(StepOptions):
     # incremental extraction
     watermark_column: str | None = None
     batch_size: int = Field(50_000, ge=1)
+    # what the dataset's columns are when a run finds no rows (and the types their values are cast to)
+    schema_: dict[str, str] | None = Field(
+        None,
+        alias="schema",
+        description="Column -> type (string, int64, float64, bool, date, timestamp, timestamptz, decimal(p,s)...).",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def known_encoding(cls, encoding: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, cp1252, utf-16...)") from None
+        return encoding
+
+    @field_validator("schema_")
+    @classmethod
+    def known_types(cls, declared: dict[str, str] | None) -> dict[str, str] | None:
+        from django_etl.dataplane.typenames import canonical_type
+
+        if declared is None:
+            return None
+        if not declared:
+            raise ValueError("declare at least one column, or leave 'schema' out")
+        problems, canonical = [], {}
+        for column, kind in declared.items():
+            try:
+                canonical[column] = canonical_type(kind)
+            except ValueError as exc:
+                problems.append(f"column {column!r}: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return canonical
 
 
 class Select(Strict):
@@ -128,6 +167,10 @@ class LoadConfig(StepOptions):
     key: list[str] = Field(default_factory=list, description="Key columns for upsert.")
     interval_column: str | None = Field(None, description="Timestamp column for replace_interval.")
     create_table: bool = True
+    allow_empty: bool = Field(False, description="Let a 'replace' of zero rows empty the target.")
+    on_schema_change: Literal["fail", "ignore", "append_new_columns", "sync_all_columns"] = Field(
+        "fail", description="What a database load does when the staged columns differ from the table's."
+    )
 
     @model_validator(mode="after")
     def mode_needs(self) -> LoadConfig:

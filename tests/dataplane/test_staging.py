@@ -11,7 +11,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from django_etl.dataplane import SchemaDriftError
 from django_etl.dataplane.staging import Staging, safe_name
 from tests.support.servers import S3_KEY_ID, S3_SECRET
 
@@ -43,15 +42,16 @@ def test_staging_retry_replaces_previous_parts(tmp_path):
     assert staging.open_dataset(info.uri).count_rows() == 3
 
 
-def test_staging_schema_drift_mid_dataset(tmp_path):
+def test_staging_types_widen_mid_dataset(tmp_path):
     staging = Staging(str(tmp_path))
 
     def drifting():
         yield pa.record_batch({"id": pa.array([1])})
         yield pa.record_batch({"id": pa.array(["x"])})
 
-    with pytest.raises(SchemaDriftError, match="id int64 -> string"):
-        staging.write_dataset(staging.dataset_dir("dag", RUN, "t", "d"), "d", drifting())
+    info = staging.write_dataset(staging.dataset_dir("dag", RUN, "t", "d"), "d", drifting())
+    assert info.widened == ["id int64 -> string"]
+    assert staging.reader(info.uri).to_table().column("id").to_pylist() == ["1", "x"]
 
 
 def test_staging_delete_run_promotes_watermarks(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_plugin.steps.context import StepFailure
-from django_etl.errors import ConnectorError, SchemaDriftError
+from django_etl.errors import ConnectorError
 from tests.airflow_plugin.steps.conftest import file_runtime
 from tests.support.servers import api_runtime, cloud_runtime
 
@@ -76,11 +76,15 @@ def test_extract_malformed_csv_fails_with_manifest(file_root, make_run, execute,
     assert manifest["status"] == "failed" and "Expected 2 columns" in manifest["error"]
 
 
-def test_extract_schema_drift_across_files_fails(file_root, make_run, execute):
+def test_extract_types_differing_across_files_widen(file_root, make_run, execute, staging):
     (file_root / "p1.csv").write_text("id,v\n1,1\n")
     (file_root / "p2.csv").write_text("id,v\n2,not a number\n")
-    with pytest.raises(SchemaDriftError, match=r"column types changed \(v int64 -> string\)"):
-        execute(extract(make_run, file_runtime(file_root), path="p*.csv"))
+    manifest = execute(extract(make_run, file_runtime(file_root), path="p*.csv"))
+    assert manifest["details"]["widened"] == ["v int64 -> string"]
+    assert staging.open_dataset(manifest["outputs"][0]["uri"]).to_table().column("v").to_pylist() == [
+        "1",
+        "not a number",
+    ]
 
 
 def test_extract_from_object_storage(s3_bucket, make_run, execute):
