@@ -1,14 +1,20 @@
 """The maintenance DAG: runs generate_dags on a schedule, so a dags folder far from Django follows it.
 
-``dags/etl_maintenance.py`` calls ``build_maintenance_dag()``. A pipeline that does not compile fails the
-run with the validation report, and keeps its previous file (the generator never replaces a good file with
-a broken one). Schedule: ETL_MAINTENANCE_SCHEDULE (a cron expression, default every minute; "off" for
-manual runs only). The folder written is the worker's Django setting ETL_DAGS_FOLDER.
+``dags/etl_maintenance.py`` calls ``build_maintenance_dag()``. Each run first compares a cheap fingerprint of
+what generation depends on (``generator.fingerprint``: pipelines' ids, versions, statuses and times,
+connectors, the compiler's code, the folder's files) with the one the last generation left in the folder; when
+nothing changed it stops there. A pipeline that does not compile fails the run with the validation report,
+keeps its previous file (the generator never replaces a good file with a broken one) and raises an Alert in
+Django for that pipeline's organization (once per distinct report); any other failure raises a platform Alert
+(ETL_MAINTENANCE_ALERTS). Schedule: ETL_MAINTENANCE_SCHEDULE (a cron expression, default every 15 minutes —
+saves regenerate at once, this only catches what they missed; "off" for manual runs only). The folder written
+is the worker's Django setting ETL_DAGS_FOLDER.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -17,6 +23,7 @@ from airflow.sdk import DAG, BaseOperator
 from django_etl import conf
 
 MAINTENANCE_DAG_ID = "etl_generate_dags"
+FINGERPRINT_NAME = ".generate_dags.fingerprint"
 OFF = {"", "off", "none", "manual"}
 
 
@@ -36,21 +43,106 @@ class GenerateDagsOperator(BaseOperator):
         from django_etl.startup import setup_django
 
         setup_django()
-        from django_etl.pipelines.generator import generate
+        from django.conf import settings
 
-        summary = generate(output=self.dags_folder, log=self.log.info)
+        from django_etl.pipelines.generator import fingerprint, generate
+
+        folder = Path(self.dags_folder or settings.ETL_DAGS_FOLDER)
+        state = folder / FINGERPRINT_NAME
+        before = fingerprint(folder)
+        if _read(state) == before:
+            self.log.info("generate_dags: nothing changed in Django since the last generation")
+            return {"skipped": 1}
+        try:
+            summary = generate(output=folder, log=self.log.info)
+        except Exception as exc:
+            raise_platform_alert(exc)
+            raise
         if not summary.ok:
+            pipeline_alerts(summary)
             # Permanent until someone fixes the pipeline: retrying would only repeat the report.
             raise AirflowFailException(
                 f"{len(summary.failed)} pipeline(s) do not compile and keep their previous DAG file:\n"
                 f"{summary.report()}"
             )
+        # Taken after writing: the folder's files are part of it. A failed run leaves the old one (retries).
+        state.write_text(fingerprint(folder))
         return {
             "created": len(summary.created),
             "updated": len(summary.updated),
             "unchanged": len(summary.unchanged),
             "removed": len(summary.removed),
         }
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _alerts_on() -> bool:
+    return bool(conf.value("ETL_MAINTENANCE_ALERTS"))
+
+
+def pipeline_alerts(summary) -> int:
+    """One Alert per pipeline that does not compile, for its organization; a repeated report adds none."""
+    if not _alerts_on():
+        return 0
+    import hashlib
+
+    from django_etl.monitoring.choices import AlertLevel, AlertType
+    from django_etl.monitoring.models import Alert
+    from django_etl.pipelines.models import Pipeline
+
+    created = 0
+    by_label = {
+        f"{p.name} ({p.pk})": p for p in Pipeline.objects.filter(pk__in=[p.pk for p in summary.pipelines])
+    }
+    for label, report in summary.failed.items():
+        pipeline = by_label.get(label)
+        text = "\n".join(str(problem) for problem in report)
+        key = f"maintenance:{pipeline.pk if pipeline else label}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        if Alert.objects.filter(alert_type=AlertType.PIPELINE_FAILED, metadata__event_key=key).exists():
+            continue
+        Alert.objects.create(
+            organization_id=pipeline.organization_id if pipeline else None,
+            alert_type=AlertType.PIPELINE_FAILED,
+            level=AlertLevel.ERROR,
+            message=f"Pipeline {label} does not compile; Airflow keeps running its previous DAG file:\n{text}"[
+                :4000
+            ],
+            metadata={
+                "event_key": key,
+                "source": MAINTENANCE_DAG_ID,
+                "pipeline_id": str(pipeline.pk) if pipeline else None,
+            },
+        )
+        created += 1
+    return created
+
+
+def raise_platform_alert(exc: BaseException) -> None:
+    """The generator itself failed (database, folder): a platform Alert (no organization: operators see it)."""
+    if not _alerts_on():
+        return
+    try:
+        from django_etl.errors import first_line
+        from django_etl.monitoring.choices import AlertLevel, AlertType
+        from django_etl.monitoring.models import Alert
+
+        Alert.objects.create(
+            alert_type=AlertType.PIPELINE_FAILED,
+            level=AlertLevel.CRITICAL,
+            message=f"The maintenance DAG {MAINTENANCE_DAG_ID} failed: {first_line(exc)}"[:4000],
+            metadata={
+                "event_key": f"maintenance:crash:{first_line(exc)[:200]}",
+                "source": MAINTENANCE_DAG_ID,
+            },
+        )
+    except Exception:  # the database itself may be what failed; the task's own failure still shows it
+        pass
 
 
 def maintenance_schedule(value: str | None = None) -> str | None:
@@ -62,9 +154,9 @@ def maintenance_schedule(value: str | None = None) -> str | None:
 
 
 def build_maintenance_dag(*, schedule: str | None = None, output: str | None = None) -> DAG:
-    """The DAG with one task that brings the dags folder in line with Django (default: every minute).
+    """The DAG with one task that brings the dags folder in line with Django (default: every 15 minutes).
 
-    ``schedule``: a cron expression or "off"; default ETL_MAINTENANCE_SCHEDULE, else every minute.
+    ``schedule``: a cron expression or "off"; default ETL_MAINTENANCE_SCHEDULE.
     """
     with DAG(
         dag_id=MAINTENANCE_DAG_ID,

@@ -113,10 +113,16 @@ def fingerprint(output: Path | str | None = None) -> str:
     import hashlib
 
     from django_etl.connectors.models import Connector
+    from django_etl.pipelines.models import PipelineStep
 
     folder = Path(output or settings.ETL_DAGS_FOLDER)
     digest = hashlib.sha256()
     for row in Pipeline.objects.order_by("pk").values_list("pk", "version", "status", "updated_at"):
+        digest.update(repr(row).encode())
+    # Steps too: a step changed without Pipeline.save() (a script, a migration) must still count.
+    for row in PipelineStep.objects.order_by("pk").values_list(
+        "pk", "pipeline_id", "name", "step_type", "order_index", "is_parallel", "config", "dependencies"
+    ):
         digest.update(repr(row).encode())
     for row in Connector.objects.order_by("pk").values_list("pk", "name", "connector_type", "is_active"):
         digest.update(repr(row).encode())

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from airflow_plugin.maintenance import MAINTENANCE_DAG_ID, build_maintenance_dag
+from airflow_plugin.maintenance import MAINTENANCE_DAG_ID, GenerateDagsOperator, build_maintenance_dag
+from django_etl.conf import SETTINGS
 from tests.support.compiler_helpers import SHAPES, make_pipeline
 
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-def test_build_maintenance_dag_runs_every_minute_by_default(monkeypatch):
-    monkeypatch.delenv("ETL_MAINTENANCE_SCHEDULE", raising=False)
+def test_build_maintenance_dag_runs_every_15_minutes_by_default(settings):
+    settings.ETL_MAINTENANCE_SCHEDULE = SETTINGS["ETL_MAINTENANCE_SCHEDULE"].default()
     dag = build_maintenance_dag()
     assert dag.dag_id == MAINTENANCE_DAG_ID
-    assert dag.schedule == "* * * * *"
+    assert dag.schedule == "*/15 * * * *"
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.is_paused_upon_creation is False
     assert [t.task_id for t in dag.tasks] == ["generate_dags"]
@@ -86,3 +87,40 @@ def test_maintenance_run_writes_files_then_fails_visibly_and_keeps_good_files(
     task = second.get_task_instance("generate_dags")
     assert task.state == "failed"
     assert path.read_bytes() == good
+
+
+@pytest.mark.django_db
+def test_generate_dags_operator_does_nothing_when_nothing_changed(
+    organization, user, file_connector, tmp_path
+):
+    operator = GenerateDagsOperator(task_id="generate_dags", dags_folder=str(tmp_path))
+    pipeline = make_pipeline(organization, user, SHAPES["linear"][0])
+    assert operator.execute({})["created"] == 1
+    assert operator.execute({}) == {"skipped": 1}
+    pipeline.steps.filter(name="clean").update(config={"sql": "select 2"})  # no save(): still seen
+    assert operator.execute({})["updated"] == 1
+    (tmp_path / f"{pipeline.dag_id}.py").unlink()  # the folder counts too
+    assert operator.execute({})["created"] == 1
+
+
+@pytest.mark.django_db
+def test_generate_dags_operator_failure_raises_one_alert_per_pipeline(
+    organization, user, file_connector, tmp_path
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from django_etl.monitoring.models import Alert
+
+    operator = GenerateDagsOperator(task_id="generate_dags", dags_folder=str(tmp_path))
+    pipeline = make_pipeline(organization, user, SHAPES["linear"][0])
+    pipeline.steps.filter(name="clean").update(config={"sql": "select 1", "colour": "red"})
+    for _ in range(2):  # the same report twice: one alert
+        with pytest.raises(AirflowFailException, match="do not compile"):
+            operator.execute({})
+    (alert,) = Alert.objects.all()
+    assert (alert.alert_type, alert.level, alert.organization_id) == (
+        "pipeline_failed",
+        "error",
+        organization.pk,
+    )
+    assert "colour" in alert.message and alert.metadata["pipeline_id"] == str(pipeline.pk)
