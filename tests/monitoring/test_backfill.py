@@ -1,0 +1,34 @@
+"""monitoring.0003 fills Alert.organization of stored alerts from their run's pipeline, and reverses."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def migrate_to(target):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([target])
+
+
+def test_backfill_fills_and_reverse_clears_alert_organization(pipeline, organization):
+    from django_etl.monitoring.models import Alert
+    from django_etl.runs.models import PipelineRun
+
+    run = PipelineRun.objects.create(pipeline=pipeline, trigger_type="manual", status="failed")
+    Alert.objects.bulk_create(  # bulk_create skips save(): the rows stored before the column was filled
+        [Alert(pipeline_run=run, level="error", alert_type="task_failed", message=f"m{i}") for i in range(3)]
+    )
+    assert Alert.objects.filter(organization__isnull=True).count() == 3
+    try:
+        migrate_to(("monitoring", "0002_alert_organization"))
+        migrate_to(("monitoring", "0003_backfill_alert_organization"))
+        assert set(Alert.objects.values_list("organization_id", flat=True)) == {organization.pk}
+        migrate_to(("monitoring", "0002_alert_organization"))
+        assert Alert.objects.filter(organization__isnull=True).count() == 3
+    finally:
+        migrate_to(("monitoring", "0003_backfill_alert_organization"))
