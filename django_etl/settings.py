@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django_etl.runs",
     "django_etl.monitoring",
     "django_etl.lineage",
+    "django_etl.control",  # webhook endpoints; Django's control of Airflow (docs/services.md)
     "django_etl.audit",  # field-by-field history of organizations, members, connectors, credentials, pipelines
     "simple_history",
     "axes",  # sign-in throttling; keep it last (its checks look at the backends and middleware)
@@ -165,6 +166,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+if DEBUG:  # whitenoise warns about a missing STATIC_ROOT; production creates it with collectstatic
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # HTTPS. With DEBUG off every protection is on unless the environment turns it off one by one; the plain-HTTP
 # local profile (DJANGO_PLAIN_HTTP=true, docs/configuration.md) turns off the four that need TLS.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import admin, messages
 from django.db import router, transaction
 
 from django_etl.control.links import airflow_link
 from django_etl.core.tenancy import OrganizationScopedAdmin, ScopedStackedInline
-from django_etl.pipelines import versioning
-from django_etl.pipelines.admin_actions import generate_dag_files, run_now
+from django_etl.pipelines import step_editor, versioning
+from django_etl.pipelines.admin_actions import generate_dag_files, rotate_webhook_secret, run_now
 from django_etl.pipelines.forms import PipelineStepForm, StepFormSet
 from django_etl.pipelines.models import Pipeline, PipelineStep
 
@@ -20,6 +22,16 @@ class PipelineStepInline(ScopedStackedInline):
     ordering = ["order_index"]
     fields = [("name", "order_index", "step_type", "is_parallel"), "config", "dependencies", "step_id"]
     readonly_fields = ["step_id"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The step editor (step_editor.py) offers the pipeline's own steps, by name, as dependencies.
+        kwargs["formfield_callback"] = functools.partial(self.step_formfield, request=request, pipeline=obj)
+        return super().get_formset(request, obj, **kwargs)
+
+    def step_formfield(self, db_field, request, pipeline=None, **kwargs):
+        return step_editor.formfield(
+            db_field, self.formfield_for_dbfield(db_field, request, **kwargs), pipeline
+        )
 
     @admin.display(description="step id (for dependencies)")
     def step_id(self, obj: PipelineStep) -> str:
@@ -37,11 +49,22 @@ class PipelineAdmin(OrganizationScopedAdmin):
         ("Configuration", {"fields": ["config", "metadata"]}),
         (
             "Airflow",
-            {"fields": ["dag_id", "in_airflow", "version", "created_by", "created_at", "updated_at"]},
+            {
+                "fields": ["dag_id", "in_airflow", "version", "created_by", "created_at", "updated_at"],
+                "classes": ["collapse"],
+            },
         ),
     ]
     inlines = [PipelineStepInline]
-    actions: list = [generate_dag_files, run_now]
+    change_form_template = "admin/pipelines/pipeline/change_form.html"
+
+    actions: list = [generate_dag_files, run_now, rotate_webhook_secret]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The step editor's schemas (checked as one types) and the steps read as steps (console issue).
+        context["etl_step_schemas"] = step_editor.step_schemas()
+        context["etl_steps"] = step_editor.steps_at_a_glance(obj) if obj is not None and obj.pk else []
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Airflow")
     def in_airflow(self, obj: Pipeline):
@@ -90,3 +113,7 @@ class PipelineStepAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "pipeline__name"]
     form = PipelineStepForm
     readonly_fields = ["created_at"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        return step_editor.formfield(db_field, field) if db_field.name == "config" else field

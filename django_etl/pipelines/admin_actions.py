@@ -88,3 +88,18 @@ def rerun_failed_tasks(modeladmin, request, queryset) -> None:
             continue
         level = messages.SUCCESS if cleared else messages.INFO
         modeladmin.message_user(request, f"{label}: {cleared} task(s) cleared to run again", level)
+
+
+@admin.action(description="Create or rotate webhook secret", permissions=["run"])
+def rotate_webhook_secret(modeladmin, request, queryset) -> None:
+    """Give each selected pipeline a webhook endpoint with a new secret, shown once (the old one stops working)."""
+    from django_etl.control.models import WebhookEndpoint
+
+    for pipeline in queryset:
+        endpoint, secret = WebhookEndpoint.rotate(pipeline)
+        url = request.build_absolute_uri(f"/hooks/pipelines/{endpoint.pk}/trigger")
+        modeladmin.message_user(
+            request,
+            f"{pipeline.name}: webhook {url} — secret (shown once, store it now): {secret}",
+            messages.WARNING,
+        )
