@@ -184,8 +184,9 @@ def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[st
         if checks:
             metrics["checks_total"] = len(checks)
             metrics["checks_failed"] = sum(1 for c in checks if not c.get("passed"))
-        put("input_data", _datasets(manifest.get("inputs")))
-        put("output_data", _datasets(manifest.get("outputs")))
+        locations = manifest.get("locations") or {}
+        put("input_data", _datasets(manifest.get("inputs"), locations.get("source")))
+        put("output_data", _datasets(manifest.get("outputs"), locations.get("target")))
     if metrics != task_run.metrics:
         put("metrics", metrics)
     if not stale and (status in FINISHED or task.event == "retry") and try_number > 0:
@@ -209,13 +210,19 @@ def ran(task: TaskInfo, status: RunStatus) -> bool:
     return status not in NEVER_RUN or int(task.try_number or 0) > 0
 
 
-def _datasets(entries: Any) -> dict[str, Any] | None:
-    """Dataset references only (name, uri, rows, schema): never row data."""
-    if not entries:
+def _datasets(entries: Any, location: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Dataset references only (name, uri, rows, schema): never row data; ``location`` is the table, file or
+    object an extract read or a load wrote, by OpenLineage name (``airflow_plugin.openlineage``)."""
+    if not entries and not location:
         return None
-    return {
-        "datasets": [{k: e.get(k) for k in DATASET_KEYS if k in e} for e in entries if isinstance(e, dict)]
+    data: dict[str, Any] = {
+        "datasets": [
+            {k: e.get(k) for k in DATASET_KEYS if k in e} for e in entries or [] if isinstance(e, dict)
+        ]
     }
+    if location:
+        data["location"] = location
+    return data
 
 
 def secrets_of_pipeline(pipeline_id) -> list[str]:

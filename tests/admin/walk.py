@@ -120,6 +120,18 @@ def walk_site(walk: Walk, objects_by_model: dict, users: list) -> None:
             walk.request("view_on_site", reverse("admin:view_on_site", args=[content_type.pk, obj.pk]))
     for user in users:
         walk.request("auth_user_password_change", reverse("admin:auth_user_password_change", args=[user.pk]))
+    walk_datasets(walk, objects_by_model)
+
+
+def walk_datasets(walk: Walk, objects_by_model: dict) -> None:
+    """The lineage dataset pages (django_etl/lineage/admin.py): the index, and every dataset a task run names."""
+    from django_etl.lineage.datasets import keys_of
+    from django_etl.runs.models import TaskRun
+
+    walk.request("lineage_datasets", reverse("admin:lineage_datasets"))
+    keys = {key for task_run in objects_by_model.get(TaskRun, []) for key in keys_of(task_run)}
+    for key in sorted(keys | {"no such dataset"}):
+        walk.request("lineage_dataset", reverse("admin:lineage_dataset"), data={"key": key})
 
 
 def _base(model_admin) -> str:
