@@ -72,6 +72,8 @@ def service_environment(base: dict[str, str], home: Path) -> dict[str, str]:
     """Everything Django's and Airflow's processes need, derived once from ``base`` (the .env plus the shell)."""
     env = dict(base)
     env.setdefault("DJANGO_DEBUG", "false")
+    # The admin is served on plain HTTP on loopback: the plain-HTTP profile (docs/configuration.md).
+    env.setdefault("DJANGO_PLAIN_HTTP", "true")
     api_port = env.setdefault("AIRFLOW_API_PORT", "8080")
     admin_port = env.setdefault("ETL_ADMIN_PORT", "8000")
     env.setdefault("AIRFLOW_HOME", str(home / "airflow"))
