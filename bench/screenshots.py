@@ -27,7 +27,7 @@ PAGES = {
     "dashboard": ((1400, 900), "viewer"),
     "run-failed-diamond": ((1400, 1500), "owner"),
     "task-run-log": ((1400, 1100), "viewer"),
-    "pipeline": ((1400, 1700), "editor"),
+    "pipeline": ((1400, 2400), "editor"),
 }
 
 
