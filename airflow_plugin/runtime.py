@@ -11,6 +11,7 @@ import traceback
 from typing import Any
 
 from airflow_plugin import metrics
+from airflow_plugin.openlineage import dataset_locations
 from airflow_plugin.steps.context import StepResult, StepRun
 from django_etl.connectors.secrets import mask, secret_values
 from django_etl.dataplane.staging import Staging
@@ -38,6 +39,7 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     try:
         config = parse_config(step_type, operator.render_config(context))  # the template sandbox
         connectors = resolve_connectors(operator.pipeline, step_type, config, secrets)
+        result.locations = dataset_locations(step_type, config, connectors)  # for lineage; never secrets
         run = StepRun(
             step=step,
             config=config,
@@ -204,6 +206,8 @@ def build_manifest(
         "outputs": result.outputs,
         "checks": result.checks,
         "column_mapping": result.column_mapping,
+        "column_lineage": result.column_lineage,
+        "locations": result.locations,
         "relationship": result.relationship,
     }
     if result.watermark is not None:
