@@ -47,7 +47,7 @@ def test_dashboard_page_query_count_does_not_grow(client, root):
     with CaptureQueriesContext(connection) as many:
         response = client.get(reverse("admin:index"))
     assert "aaa-large pipeline 039" in response.content.decode()
-    assert len(many) == len(few)
+    assert 0 < len(many) == len(few)
 
 
 def test_run_page_query_count_does_not_grow_with_tasks(client, root):
@@ -66,4 +66,4 @@ def test_run_page_query_count_does_not_grow_with_tasks(client, root):
         assert response.status_code == 200
         assert response.content.decode().count('class="etl-badge"') >= steps
         counts.append(len(captured))
-    assert counts[0] == counts[1]
+    assert 0 < counts[0] == counts[1]
