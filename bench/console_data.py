@@ -208,6 +208,10 @@ def featured_failed_run(owner, diamond, steps, now):
             "pipeline_version": "1.0.4",
             "logical_date": started.isoformat(timespec="seconds"),
             "conf": {"full_refresh": False},
+            # What the compiled spec records: each task's step id and upstream tasks (the graph's order).
+            "steps": {
+                name: {"id": str(steps[name].pk), "upstream": deps} for name, _, _, deps, _ in DIAMOND_STEPS
+            },
         },
         metrics={"rows_extracted": 1284, "rows_loaded": 0, "tasks_failed": 1, "tasks_upstream_failed": 1},
         airflow_dag_id=diamond.dag_id,

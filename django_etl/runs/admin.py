@@ -40,9 +40,7 @@ class PipelineRunAdmin(ReadOnlyAdmin):
                 "fields": [
                     ("pipeline", "status_badge"),
                     ("trigger_type", "triggered_by"),
-                    "started_at",
-                    "completed_at",
-                    "took",
+                    ("started_at", "completed_at", "took"),
                 ]
             },
         ),
@@ -117,9 +115,7 @@ class TaskRunAdmin(ReadOnlyAdmin):
                 "fields": [
                     ("pipeline_run", "pipeline_step"),
                     ("status_badge", "retry_count"),
-                    "started_at",
-                    "completed_at",
-                    "took",
+                    ("started_at", "completed_at", "took"),
                 ]
             },
         ),
