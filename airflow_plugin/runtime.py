@@ -13,7 +13,7 @@ from typing import Any
 from airflow_plugin import metrics
 from airflow_plugin.openlineage import dataset_locations
 from airflow_plugin.steps.context import StepResult, StepRun
-from django_etl.connectors.secrets import mask, secret_values
+from django_etl.connectors.secrets import MIN_SECRET_LENGTH, mask, secret_values
 from django_etl.dataplane.staging import Staging
 from django_etl.errors import StepFailure, StepSkipped
 from django_etl.startup import setup_django
@@ -37,6 +37,8 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     error: str | None = None
     where = f"step {step.get('name') or operator.task_id!r} ({step_type})"
     try:
+        # Staged data lives in the organization's own folder, named from the pipeline's row, never a config.
+        staging = Staging(organization=organization_of(operator.pipeline))
         config = parse_config(step_type, operator.render_config(context))  # the template sandbox
         connectors = resolve_connectors(operator.pipeline, step_type, config, secrets)
         result.locations = dataset_locations(step_type, config, connectors)  # for lineage; never secrets
@@ -138,6 +140,8 @@ def organization_of(pipeline: dict[str, Any]) -> Any:
     row = Pipeline.objects.filter(pk=pipeline.get("id")).values_list("organization_id", flat=True).first()
     if row is not None:
         return row
+    if pipeline.get("organization_id"):
+        return pipeline["organization_id"]
     organization = pipeline.get("organization")
     if isinstance(organization, dict):
         return organization.get("id")
@@ -145,9 +149,15 @@ def organization_of(pipeline: dict[str, Any]) -> Any:
 
 
 def register_with_airflow(value: str) -> None:
-    """Airflow's masker then blanks the value in every log line of this task process."""
+    """Airflow's masker then blanks the value in every log line of this task process.
+
+    Only values of ``secret_values`` come here (the one masking rule: none shorter than MIN_SECRET_LENGTH,
+    which would rewrite ordinary text); anything shorter is refused here too, whoever calls.
+    """
     from airflow.sdk.log import mask_secret
 
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+        return
     mask_secret(value)
 
 

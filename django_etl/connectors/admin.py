@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.http import Http404
 from django.utils import timezone
 from django.utils.html import format_html
 
 from django_etl.connectors import admin_actions
 from django_etl.connectors.expiry import expiry_text, warning_window
 from django_etl.connectors.forms import CredentialForm
-from django_etl.connectors.models import Connector, Credential
-from django_etl.core.tenancy import OrganizationScopedAdmin
+from django_etl.connectors.models import Connector, Credential, OrganizationPolicy
+from django_etl.core.tenancy import JSON_FIELDS, OrganizationScopedAdmin
 
 
 class ExpiryListFilter(admin.SimpleListFilter):
@@ -51,6 +52,11 @@ class CredentialAdmin(OrganizationScopedAdmin):
     readonly_fields = ["encryption_key_id", "created_at"]
     fields = ["name", "organization", "secret", "expires_at", "encryption_key_id", "created_at"]
     actions = ["reencrypt_with_current_key"]
+
+    def save_model(self, request, obj: Credential, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        for warning in form.warnings():
+            self.message_user(request, warning, messages.WARNING)
 
     @admin.display(description="expires", ordering="expires_at")
     def expiry(self, obj: Credential):
@@ -111,3 +117,45 @@ class ConnectorAdmin(OrganizationScopedAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(OrganizationPolicy)
+class OrganizationPolicyAdmin(admin.ModelAdmin):
+    """Superusers only: an organization's members never see or widen their own network and file boundary.
+
+    No role grants a permission on this model (core/permissions.py); these checks say so without asking.
+    """
+
+    formfield_overrides = JSON_FIELDS
+    list_display = ["organization", "allowed_networks", "file_roots", "updated_at"]
+    fields = ["organization", "allowed_networks", "file_roots", "note", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    @staticmethod
+    def _superuser(request) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_module_permission(self, request) -> bool:
+        return self._superuser(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self._superuser(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if self._superuser(request) else queryset.none()
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:  # as for every admin here: a 404, whether it exists or not
+            raise Http404("No organization policy with this id.")
+        return obj

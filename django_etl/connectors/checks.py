@@ -37,7 +37,12 @@ def check_key_ring(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register()
 def check_file_roots(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """Every ETL_FILE_ROOTS entry is an absolute folder (a missing one is reported by ``check --deploy``)."""
+    """Every ETL_FILE_ROOTS entry is an absolute folder apart from the platform's own files.
+
+    A missing one is reported by ``check --deploy``.
+    """
+    from django_etl.dataplane.files import path_refusal
+
     messages: list[checks.CheckMessage] = []
     for root in settings.ETL_FILE_ROOTS:
         path = Path(root)
@@ -54,6 +59,45 @@ def check_file_roots(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             messages.append(
                 checks.Error(f"ETL_FILE_ROOTS entry {root!r} is not a folder", id="connectors.E003")
             )
+        else:
+            # The connectors' own rule (dataplane.files.path_refusal): staging, the dags folder, the
+            # platform's database files, Airflow's home and the key ring are never inside a file root.
+            reason = path_refusal(root)
+            if reason:
+                messages.append(
+                    checks.Error(
+                        f"ETL_FILE_ROOTS entry {reason}",
+                        hint="A file connector could then read or write the platform's own files (another "
+                        "pipeline's staged data, DAG files, databases): keep them outside every file root.",
+                        id="connectors.E007",
+                    )
+                )
+    return messages
+
+
+@checks.register(checks.Tags.security)
+def check_network_policy(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """ETL_NETWORK_ALLOW, ETL_PLATFORM_SERVERS and ETL_POSTGRES_ALLOWED_OPTIONS parse (docs/security.md)."""
+    from django_etl.dataplane import netpolicy
+    from django_etl.dataplane.postgres import OPERATOR_OPTIONS
+    from django_etl.errors import ConfigurationError
+
+    messages: list[checks.CheckMessage] = []
+    try:
+        netpolicy.parse_allow_list(settings.ETL_NETWORK_ALLOW, "ETL_NETWORK_ALLOW")
+        for entry in settings.ETL_PLATFORM_SERVERS:
+            netpolicy.split_host_port(entry, "ETL_PLATFORM_SERVERS")
+    except ConfigurationError as exc:
+        messages.append(checks.Error(str(exc), id="connectors.E008"))
+    unknown = sorted(set(settings.ETL_POSTGRES_ALLOWED_OPTIONS) - OPERATOR_OPTIONS)
+    if unknown:
+        messages.append(
+            checks.Error(
+                f"ETL_POSTGRES_ALLOWED_OPTIONS names {', '.join(unknown)}, which cannot be opened",
+                hint=f"It may list only {', '.join(sorted(OPERATOR_OPTIONS))}.",
+                id="connectors.E009",
+            )
+        )
     return messages
 
 
@@ -73,7 +117,7 @@ def check_file_roots_exist(app_configs=None, **kwargs) -> list[checks.CheckMessa
 
 @checks.register()
 def check_staging_location(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """ETL_STAGING_URL is a local folder or s3://bucket[/prefix], and does not overlap a file root."""
+    """ETL_STAGING_URL is a local folder or s3://bucket[/prefix]."""
     url = str(settings.ETL_STAGING_URL)
     parsed = urlparse(url)
     scheme = parsed.scheme if len(parsed.scheme) > 1 else ""  # "C:\\..." has a one-letter scheme
@@ -97,16 +141,4 @@ def check_staging_location(app_configs=None, **kwargs) -> list[checks.CheckMessa
                 id="connectors.E006",
             )
         ]
-    resolved = folder.resolve()
-    for root in settings.ETL_FILE_ROOTS:
-        root_path = Path(root).resolve()
-        if resolved == root_path or root_path in resolved.parents or resolved in root_path.parents:
-            return [
-                checks.Error(
-                    f"ETL_STAGING_URL {url!r} overlaps the file root {root!r}",
-                    hint="A file connector could then read or write other pipelines' staged data: keep "
-                    "staging outside every ETL_FILE_ROOTS entry.",
-                    id="connectors.E007",
-                )
-            ]
-    return []
+    return []  # a staging folder inside a file root is check_file_roots' connectors.E007

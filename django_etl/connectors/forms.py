@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from django_etl.connectors.models import Credential
+from django_etl.connectors.secrets import MIN_SECRET_LENGTH, too_short_to_mask
 from django_etl.core.jsonfields import JSONInputError, parse_json
 
 
@@ -43,6 +44,17 @@ class CredentialForm(forms.ModelForm):
         if not isinstance(data, dict) or not data:
             raise forms.ValidationError("The secret must be a non-empty JSON object of names to values.")
         return data
+
+    def warnings(self) -> list[str]:
+        """What to tell about a saved secret: values too short to be masked in logs (never the values)."""
+        data = self.cleaned_data.get("secret") if hasattr(self, "cleaned_data") else None
+        short = too_short_to_mask(data or {})
+        if not short:
+            return []
+        return [
+            f"{', '.join(map(repr, short))}: shorter than {MIN_SECRET_LENGTH} characters, so not masked in logs "
+            "and messages (masking so short a value would rewrite ordinary text); use a longer secret."
+        ]
 
     def save(self, commit: bool = True) -> Credential:
         credential = super().save(commit=False)

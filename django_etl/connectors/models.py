@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -14,6 +14,9 @@ from django.db import models
 from django_etl.connectors.choices import ConnectorType
 from django_etl.connectors.keyring import get_keyring
 from django_etl.core.models import Organization
+
+if TYPE_CHECKING:
+    from django_etl.dataplane.netpolicy import Allowance
 from django_etl.errors import ConfigurationError
 
 
@@ -136,6 +139,78 @@ class Connector(models.Model):
             raise ValidationError(errors.as_django_dict())
 
     def runtime_settings(self) -> dict[str, Any]:
-        """Hand-over to the engine: config plus decrypted secret. Call only inside the task that needs it."""
+        """Hand-over to the engine: config, decrypted secret and the organization's network and file allowance.
+
+        Call only inside the task that needs it.
+        """
         secret = self.credential.decrypt_data() if self.credential_id else {}
-        return {"type": self.connector_type, "name": self.name, "config": dict(self.config), "secret": secret}
+        allowance = OrganizationPolicy.objects.allowance_for(self.organization_id)
+        return {
+            "type": self.connector_type,
+            "name": self.name,
+            "config": dict(self.config),
+            "secret": secret,
+            "allowance": allowance.as_runtime(),
+        }
+
+
+class OrganizationPolicyManager(models.Manager["OrganizationPolicy"]):
+    def allowance_for(self, organization_id: Any) -> Allowance:
+        """What the organization's connectors may reach beyond the platform's policy (docs/security.md)."""
+        from django_etl.dataplane.netpolicy import Allowance
+
+        rows = list(self.values_list("organization_id", "allowed_networks", "file_roots"))
+        own = next((row for row in rows if str(row[0]) == str(organization_id)), None)
+        foreign = tuple(
+            str(root) for org, _, roots in rows if str(org) != str(organization_id) for root in roots or ()
+        )
+        return Allowance(
+            networks=tuple(map(str, own[1] or ())) if own else (),
+            file_roots=tuple(map(str, own[2])) if own and own[2] else None,
+            foreign_roots=foreign,
+            organization=str(organization_id) if organization_id else None,
+        )
+
+
+class OrganizationPolicy(models.Model):
+    """What one organization's connectors may reach beyond the platform's network and file policy.
+
+    Set by superusers only (no role grants any permission on it): an organization's own members never widen
+    their own boundary. The platform's own servers stay closed whatever it says.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="connector_policy"
+    )
+    allowed_networks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Networks or address[:port] its connectors may reach beyond public addresses, e.g. "
+        '["10.20.0.0/16", "127.0.0.1:9000"]. Names are not accepted.',
+    )
+    file_roots = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Absolute folders its file and SQLite connectors may use instead of ETL_FILE_ROOTS; "
+        "no other organization may use them. Empty: ETL_FILE_ROOTS.",
+    )
+    note = models.TextField(blank=True, help_text="Why this organization has these openings.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationPolicyManager()
+
+    class Meta:
+        db_table = "organization_policies"
+        verbose_name = "organization policy"
+        verbose_name_plural = "organization policies"
+
+    def __str__(self) -> str:
+        return f"policy of {self.organization}"
+
+    def clean(self) -> None:
+        from django_etl.connectors.validation import validate_policy
+
+        errors = validate_policy(self)
+        if errors:
+            raise ValidationError(errors)

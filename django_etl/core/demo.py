@@ -15,6 +15,7 @@ from django.db import transaction
 
 DEMO_ADMIN = ("admin", "admin")  # username, password — printed by `make demo`; development only
 DEMO_ANALYST = ("analyst", "analyst")
+DEMO_MINIO = "127.0.0.1:9000"  # the one loopback service the demo organization may reach (its policy)
 
 
 @dataclass
@@ -93,6 +94,34 @@ def _connector(org, user, name: str, connector_type: str, config: dict, credenti
     return connector
 
 
+def _optional_connector(org, user, name: str, connector_type: str, config: dict, credential=None) -> None:
+    """A connector for show that the platform's policy may refuse here (say, MinIO is the staging store)."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        with transaction.atomic():
+            _connector(org, user, name, connector_type, config, credential)
+    except ValidationError:
+        return
+
+
+def _policy(org, paths: dict[str, Path]) -> None:
+    """The demo organization's openings, as a superuser would set them: its own folders and a local MinIO.
+
+    Nothing else on loopback: the network policy refuses it by default (docs/security.md).
+    """
+    from django_etl.connectors.models import OrganizationPolicy
+
+    policy = OrganizationPolicy.objects.filter(organization=org).first() or OrganizationPolicy(
+        organization=org
+    )
+    policy.file_roots = [str(paths["data"]), str(paths["crm"].parent), str(paths["exports"])]
+    policy.allowed_networks = [DEMO_MINIO]
+    policy.note = "The demo: its data folders, and a MinIO on this machine for the 'archive' connector."
+    policy.full_clean()
+    policy.save()
+
+
 def _pipeline(org, user, name: str, description: str, config: dict, tags: list[str], steps: list[dict]):
     from django_etl.pipelines import versioning
 
@@ -159,6 +188,7 @@ def load_demo() -> DemoSummary:
     )
     for user, role in ((admin, MembershipRole.OWNER), (analyst, MembershipRole.VIEWER)):
         OrganizationMembership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
+    _policy(org, paths)
 
     files = _connector(org, admin, "demo-files", "file", {"root": str(paths["data"]), "format": "csv"})
     crm = _connector(org, admin, "crm", "database", {"engine": "sqlite", "path": str(paths["crm"])})
@@ -166,25 +196,27 @@ def load_demo() -> DemoSummary:
         org, admin, "warehouse", "database", {"engine": "sqlite", "path": str(paths["warehouse"])}
     )
     exports = _connector(org, admin, "exports", "file", {"root": str(paths["exports"]), "format": "csv"})
-    # Configured for show and for the admin's "Test connection": not used by the demo pipelines.
+    # Configured for show and for the admin's "Test connection": not used by the demo pipelines. The
+    # warehouse host is a name of your network (the demo opens no loopback database: 127.0.0.1:5432 may be
+    # the platform's own server).
     pg_login = _credential(org, "analytics-postgres login", {"user": "etl", "password": "change-me"})
     _connector(
         org,
         admin,
         "analytics-postgres",
         "database",
-        {"engine": "postgresql", "host": "127.0.0.1", "port": 5432, "database": "analytics"},
+        {"engine": "postgresql", "host": "analytics-db.internal", "port": 5432, "database": "analytics"},
         pg_login,
     )
     s3_keys = _credential(
         org, "archive bucket keys", {"access_key_id": "demo", "secret_access_key": "demo-secret-key"}
     )
-    _connector(
+    _optional_connector(
         org,
         admin,
         "archive",
         "cloud",
-        {"bucket": "etl-archive", "endpoint_url": "http://127.0.0.1:9000", "prefix": "demo/"},
+        {"bucket": "etl-archive", "endpoint_url": f"http://{DEMO_MINIO}", "prefix": "demo/"},
         s3_keys,
     )
     api_token = _credential(org, "status page token", {"token": "demo-token"})

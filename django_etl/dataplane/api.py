@@ -13,8 +13,7 @@ from pydantic import Field, HttpUrl
 from django_etl.configmodel import Strict
 from django_etl.dataplane.base import Adapter
 from django_etl.dataplane.batches import batches_of_rows
-from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, url_target
-from django_etl.errors import ConfigurationError
+from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, refusal_at_save, url_target
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -69,12 +68,8 @@ class ApiAdapter(Adapter):
 
     @classmethod
     def refusals(cls, config: ApiConnectorConfig, allowance: Allowance) -> list[tuple[str, str]]:
-        host, port = url_target(str(config.base_url))
-        try:
-            allowance.network().check(host, port, key="base_url", unresolved_ok=True)
-        except (NetworkRefused, ConfigurationError) as exc:
-            return [("config.base_url", str(exc))]
-        return []
+        reason = refusal_at_save(allowance, *url_target(str(config.base_url)), key="base_url")
+        return [("config.base_url", reason)] if reason else []
 
     def session(self):
         """A session whose every request goes to a checked, pinned address; nothing from the environment.

@@ -15,6 +15,7 @@ from django_etl import conf
 from django_etl.configmodel import FileFormat, Strict
 from django_etl.dataplane.base import Adapter, WholeFileTarget
 from django_etl.dataplane.formats import head, read_sources, reading_options, write_stream
+from django_etl.dataplane.netpolicy import Allowance, django_databases
 
 
 class FileConnectorConfig(Strict):
@@ -27,15 +28,76 @@ class FileConnectorConfig(Strict):
         return ()
 
 
-def allowed_roots() -> list[Path]:
-    """The folders file connectors may use (ETL_FILE_ROOTS), resolved."""
-    return [Path(r).resolve() for r in conf.value("ETL_FILE_ROOTS")]
+def allowed_roots(allowance: Allowance | None = None) -> list[Path]:
+    """The folders an organization's file and SQLite connectors may use: its own, else ETL_FILE_ROOTS."""
+    own = allowance.file_roots if allowance is not None else None
+    roots = own if own is not None else conf.value("ETL_FILE_ROOTS")
+    return [Path(r).resolve() for r in roots]
 
 
-def is_allowed_root(root: str | Path) -> bool:
-    """Whether a connector's root folder is one of the allowed roots or inside one."""
-    resolved = Path(root).resolve()
-    return any(resolved == a or a in resolved.parents for a in allowed_roots())
+def platform_paths() -> list[tuple[str, Path]]:
+    """The platform's own files and folders: no connector path may lie inside one, or hold one."""
+    found: list[tuple[str, str]] = []
+    databases = django_databases()
+    if databases is None:
+        found.append(("Django's database", _sqlite_file(os.environ.get("DATABASE_URL", ""))))
+    else:
+        found += [
+            ("Django's database", str(db.get("NAME") or ""))
+            for db in databases
+            if "sqlite" in str(db.get("ENGINE"))
+        ]
+    found.append(
+        (
+            "Airflow's metadata database",
+            _sqlite_file(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")),
+        )
+    )
+    found.append(("Airflow's home", os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")))
+    for name in ("ETL_DAGS_FOLDER", "ETL_CREDENTIAL_KEYS_FILE", "ETL_MIGRATION_BACKUP_DIR"):
+        found.append((name, str(conf.value(name) or "")))
+    found.append(("Airflow's dags folder", os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", "")))
+    staging = str(conf.value("ETL_STAGING_URL"))
+    if "://" not in staging or staging.startswith("file://"):
+        found.append(("the staging folder (ETL_STAGING_URL)", staging.removeprefix("file://")))
+    return [(what, Path(path).resolve()) for what, path in found if path and path != ":memory:"]
+
+
+def _sqlite_file(url: str) -> str:
+    return url.split(":///", 1)[1] if url.startswith("sqlite:") and ":///" in url else ""
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def path_refusal(path: str | Path, allowance: Allowance | None = None) -> str | None:
+    """Why a connector may not use ``path`` (a file root or a SQLite file), or None: THE file-path rule.
+
+    Allowed: inside one of the organization's roots (``allowed_roots``); never inside another organization's
+    assigned roots, and never overlapping a platform path (``platform_paths``). Symbolic links are followed.
+    """
+    resolved = Path(path).resolve()
+    for what, platform in platform_paths():
+        if _inside(resolved, platform) or _inside(platform, resolved):
+            return f"{str(path)!r} overlaps {what}, which connectors may never reach"
+    for foreign in allowance.foreign_roots if allowance is not None else ():
+        folder = Path(foreign).resolve()
+        if _inside(resolved, folder) or _inside(folder, resolved):
+            return f"{str(path)!r} is outside the allowed file roots (it holds another organization's files)"
+    roots = allowed_roots(allowance)
+    if not any(_inside(resolved, root) for root in roots):
+        where = ", ".join(map(str, roots)) or "none"
+        return (
+            f"{str(path)!r} is outside the allowed file roots ({where}); ETL_FILE_ROOTS (an operator) or the "
+            "organization's policy (a superuser) names them"
+        )
+    return None
+
+
+def is_allowed_root(root: str | Path, allowance: Allowance | None = None) -> bool:
+    """Whether a connector may use ``root`` (see :func:`path_refusal`)."""
+    return path_refusal(root, allowance) is None
 
 
 class FileAdapter(WholeFileTarget, Adapter):
@@ -43,12 +105,17 @@ class FileAdapter(WholeFileTarget, Adapter):
     config_model = FileConnectorConfig
     config: FileConnectorConfig
 
+    @classmethod
+    def refusals(cls, config: FileConnectorConfig, allowance: Allowance) -> list[tuple[str, str]]:
+        reason = path_refusal(config.root, allowance)
+        return [("config.root", reason)] if reason else []
+
     @property
     def root(self) -> Path:
-        root = Path(self.config.root).resolve()
-        if not is_allowed_root(root):
-            raise self.fail(f"root {str(root)!r} is outside the allowed file roots (ETL_FILE_ROOTS)")
-        return root
+        reason = path_refusal(self.config.root, self.allowance)
+        if reason:
+            raise self.fail(f"root {reason}")
+        return Path(self.config.root).resolve()
 
     def resolve(self, pattern: str) -> Path:
         """A path inside the root; '..' or absolute paths that leave it are refused."""

@@ -436,6 +436,19 @@ def network_policy(extra: Iterable[str] = ()) -> NetworkPolicy:
     return NetworkPolicy(allow=allow, platform=platform_servers())
 
 
+def refusal_at_save(allowance: Allowance, host: str, port: int, key: str) -> str | None:
+    """Why a connector's target ``host``:``port`` (its config key ``key``) is refused when it is saved, or None.
+
+    The message leaves the key out: the validation report names it. A name that does not resolve now passes
+    (the check when connecting decides).
+    """
+    try:
+        allowance.network().check(host, port, key=key, unresolved_ok=True)
+    except (NetworkRefused, ConfigurationError) as exc:
+        return str(exc).removeprefix(f"{key}: ").removeprefix(f"{key} ")
+    return None
+
+
 def check_host_syntax(host: str, key: str = "host") -> None:
     """A host is one name or one IP literal: no socket path (``/``), no list (``,``), no URL, no spaces."""
     if not isinstance(host, str) or not host:

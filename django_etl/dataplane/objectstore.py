@@ -11,9 +11,11 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field, HttpUrl
 
+from django_etl import conf
 from django_etl.configmodel import FileFormat, Strict
 from django_etl.dataplane.base import Adapter, WholeFileTarget
 from django_etl.dataplane.formats import head, read_sources, reading_options, write_stream
+from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, refusal_at_save, url_target
 
 DEFAULT_REGION = "us-east-1"
 # Secret keys an S3 connector reads from its credential.
@@ -32,14 +34,33 @@ PERMANENT_CODES = {
 
 class CloudConnectorConfig(Strict):
     provider: Literal["s3"] = "s3"
-    bucket: str = Field(..., min_length=3)
+    bucket: str = Field(..., min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
     prefix: str = ""
     endpoint_url: HttpUrl | None = Field(None, description="For MinIO or any S3-compatible API.")
-    region: str | None = None
+    region: str | None = Field(None, pattern=r"^[a-z0-9-]{1,40}$")
     format: FileFormat = "parquet"
 
     def credential_keys(self) -> tuple[str, ...]:
         return CREDENTIAL_KEYS
+
+    def endpoint(self) -> str | None:
+        # HttpUrl adds a "/" to a bare host; botocore wants the endpoint as typed.
+        return str(self.endpoint_url).rstrip("/") if self.endpoint_url else None
+
+
+def staging_bucket() -> str | None:
+    """The bucket of s3:// staging (ETL_STAGING_URL), which no connector may name."""
+    url = str(conf.value("ETL_STAGING_URL"))
+    if not url.startswith("s3://"):
+        return None
+    return url.removeprefix("s3://").split("/", 1)[0] or None
+
+
+def staging_refusal(config: CloudConnectorConfig) -> str | None:
+    bucket = staging_bucket()
+    if bucket is not None and config.bucket.lower() == bucket.lower():
+        return f"bucket {config.bucket!r} is the platform's staging bucket, which connectors may never reach"
+    return None
 
 
 class ObjectStoreAdapter(WholeFileTarget, Adapter):
@@ -47,21 +68,58 @@ class ObjectStoreAdapter(WholeFileTarget, Adapter):
     config_model = CloudConnectorConfig
     config: CloudConnectorConfig
 
+    @classmethod
+    def refusals(cls, config: CloudConnectorConfig, allowance: Allowance) -> list[tuple[str, str]]:
+        found = []
+        reason = staging_refusal(config)
+        if reason:
+            found.append(("config.bucket", reason))
+        endpoint = config.endpoint()
+        reason = refusal_at_save(allowance, *url_target(endpoint), key="endpoint_url") if endpoint else None
+        if reason:
+            found.append(("config.endpoint_url", reason))
+        return found
+
     def client(self):
-        import boto3
+        """An S3 client with the connector's own keys, or unsigned (public buckets): never the worker's.
+
+        No credential chain (environment, config files, instance profile), no endpoint from the environment,
+        and every request pinned to a checked address of the endpoint's host (``pinning``).
+        """
+        import boto3.session
+        from botocore import UNSIGNED
         from botocore.config import Config
 
-        return boto3.client(
-            "s3",
-            # HttpUrl adds a "/" to a bare host; botocore wants the endpoint as typed.
-            endpoint_url=str(self.config.endpoint_url).rstrip("/") if self.config.endpoint_url else None,
-            region_name=self.config.region or DEFAULT_REGION,
-            aws_access_key_id=self.secret.get("access_key_id") or None,
-            aws_secret_access_key=self.secret.get("secret_access_key") or None,
-            config=Config(
-                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60
-            ),
+        from django_etl.dataplane.pinning import PinnedBotocoreSession
+
+        reason = staging_refusal(self.config)
+        if reason:
+            raise self.fail(reason)
+        endpoint = self.config.endpoint()
+        policy = self.network()
+        key_id, secret_key = self.secret.get("access_key_id"), self.secret.get("secret_access_key")
+        signed = bool(key_id and secret_key)
+        config = Config(
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+            ignore_configured_endpoint_urls=True,
+            proxies={},
+            **({} if signed else {"signature_version": UNSIGNED}),
         )
+        client = boto3.session.Session().client(  # a session of its own, never the module's default one
+            "s3",
+            endpoint_url=endpoint,
+            region_name=self.config.region or DEFAULT_REGION,
+            aws_access_key_id=key_id if signed else None,
+            aws_secret_access_key=secret_key if signed else None,
+            config=config,
+        )
+        client._endpoint.http_session.close()
+        client._endpoint.http_session = PinnedBotocoreSession(
+            policy, url_target(endpoint)[0] if endpoint else None, timeout=(10, 60)
+        )
+        return client
 
     @property
     def bucket(self) -> str:
@@ -79,6 +137,8 @@ class ObjectStoreAdapter(WholeFileTarget, Adapter):
 
         try:
             return function(*args, **kwargs)
+        except NetworkRefused as exc:
+            raise self.fail(str(exc)) from None
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise self.fail(

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from django_etl import conf
 from django_etl.configmodel import Strict
 from django_etl.dataplane import ledger
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.batches import empty_batch
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, split_table_name
+from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, check_host_syntax, refusal_at_save
 from django_etl.errors import StepFailure, first_line
 
 if TYPE_CHECKING:
@@ -34,13 +36,85 @@ COPY_BATCH_ROWS = 100_000
 CREDENTIAL_KEYS = ("user", "password")
 
 
+# libpq parameters a connector may set. Each only tunes the connection to the checked host: TLS mode and
+# versions, timeouts and keepalives, the name shown in pg_stat_activity, channel binding.
+SAFE_OPTIONS = frozenset(
+    {
+        "sslmode",
+        "connect_timeout",
+        "application_name",
+        "channel_binding",
+        "sslsni",
+        "sslnegotiation",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "target_session_attrs",
+    }
+)
+# Parameters that name another address or read files of the worker: only when ETL_POSTGRES_ALLOWED_OPTIONS
+# lists them. Everything else (options, host, user, requirepeer, krbsrvname…) is never a connector's.
+OPERATOR_OPTIONS = frozenset(
+    {
+        "hostaddr",
+        "passfile",
+        "service",
+        "sslcert",
+        "sslkey",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslpassword",
+    }
+)
+# Where libpq looks for ambient credentials of the worker unless told otherwise (docs/security.md).
+NO_FILE = "/nonexistent/django-etl-none"
+
+
+def allowed_options() -> frozenset[str]:
+    """SAFE_OPTIONS plus the operator-opened ones of ETL_POSTGRES_ALLOWED_OPTIONS."""
+    return SAFE_OPTIONS | (OPERATOR_OPTIONS & set(conf.value("ETL_POSTGRES_ALLOWED_OPTIONS") or ()))
+
+
 class PostgresConnectorConfig(Strict):
     engine: Literal["postgresql"]
-    host: str | None = None
+    host: str | None = Field(None, description="A host name or an IP address (no socket path, no list).")
     port: int = Field(5432, ge=1, le=65535)
     database: str | None = None
     schema_: str | None = Field(None, alias="schema")
-    options: dict[str, Any] = Field(default_factory=dict, description="Extra libpq parameters (sslmode…).")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Extra libpq parameters from an allow-list (sslmode…)."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def one_host(cls, host: str | None) -> str | None:
+        if host is not None:
+            try:
+                check_host_syntax(host, "host")
+            except NetworkRefused as exc:
+                raise ValueError(str(exc)) from None
+        return host
+
+    @field_validator("options")
+    @classmethod
+    def safe_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        allowed = allowed_options()
+        refused = sorted(key for key in options if key not in allowed)
+        if refused:
+            raise ValueError(
+                f"{', '.join(map(repr, refused))}: not an allowed connection option (allowed: "
+                f"{', '.join(sorted(allowed))}; ETL_POSTGRES_ALLOWED_OPTIONS opens "
+                f"{', '.join(sorted(OPERATOR_OPTIONS))})"
+            )
+        for key, value in options.items():
+            if isinstance(value, bool) or not isinstance(value, str | int | float) or "\x00" in str(value):
+                raise ValueError(f"{key!r}: a connection option is a plain string or number")
+        return options
 
     @model_validator(mode="after")
     def engine_needs(self) -> PostgresConnectorConfig:
@@ -165,21 +239,55 @@ class PostgresAdapter(Adapter):
     reads_incrementally = True
     config: PostgresConnectorConfig
 
+    @classmethod
+    def refusals(cls, config: PostgresConnectorConfig, allowance: Allowance) -> list[tuple[str, str]]:
+        address = config.options.get("hostaddr")  # only when the operator opened it: then it is the target
+        if address:
+            reason = refusal_at_save(allowance, str(address), config.port, key="options.hostaddr")
+            return [("config.options.hostaddr", reason)] if reason else []
+        reason = refusal_at_save(allowance, config.host or "", config.port, key="host")
+        return [("config.host", reason)] if reason else []
+
+    def connection_params(self, **extra: Any) -> dict[str, Any]:
+        """libpq parameters: the pinned, checked address, the credential, and nothing of the worker's own."""
+        config = self.config
+        options = dict(config.options)
+        refused = sorted(set(options) - allowed_options())  # a config saved before the allow-list
+        if refused:
+            raise self.fail(f"connection option(s) {', '.join(refused)} are not allowed")
+        if options.get("hostaddr"):
+            hostaddr = self.pin(str(options.pop("hostaddr")), config.port, "options.hostaddr")
+        else:
+            hostaddr = self.pin(config.host or "", config.port, "host")
+        user = self.secret.get("user")
+        if not user:
+            # libpq would otherwise log in as the worker's own OS user.
+            raise self.fail("needs a credential with a 'user'")
+        params = {
+            "host": config.host,  # kept for TLS (SNI, verify-full) and messages; libpq connects to hostaddr
+            "hostaddr": hostaddr,
+            "port": config.port,
+            "dbname": config.database,
+            "user": user,
+            "password": self.secret.get("password") or "",  # never PGPASSWORD from the worker's environment
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "application_name": "django-etl",
+            # No ambient credentials: no ~/.pgpass, no client certificate of the worker, no Kerberos ticket.
+            "passfile": NO_FILE,
+            "sslcertmode": "disable",
+            "gssencmode": "disable",
+            "require_auth": "!gss,!sspi",
+            **options,
+            **extra,
+        }
+        if "sslcert" in options or "sslkey" in options:
+            params["sslcertmode"] = "allow"  # the operator opened a client certificate for this connector
+        return params
+
     def connect(self, **extra: Any):
         import psycopg
 
-        config = self.config
-        params = {
-            "host": config.host,
-            "port": config.port,
-            "dbname": config.database,
-            "user": self.secret.get("user"),
-            "password": self.secret.get("password"),
-            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            "application_name": "django-etl",
-            **config.options,
-            **extra,
-        }
+        params = self.connection_params(**extra)
         try:
             conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None})
         except psycopg.OperationalError as exc:
@@ -187,6 +295,7 @@ class PostgresAdapter(Adapter):
             text = first_line(exc)
             permanent = any(w in text for w in ("password", "authentication", "does not exist", "role"))
             raise self.fail(f"cannot connect: {text}", retryable=not permanent) from None
+        config = self.config
         if config.schema_:
             from psycopg import sql
 

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -15,7 +16,9 @@ from django_etl.configmodel import Strict
 from django_etl.dataplane import ledger
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.batches import batches_of_rows, empty_batch
+from django_etl.dataplane.files import path_refusal
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, quote, split_table_name
+from django_etl.dataplane.netpolicy import Allowance
 from django_etl.errors import SchemaDriftError, StepFailure
 
 if TYPE_CHECKING:
@@ -95,9 +98,22 @@ class SqliteAdapter(Adapter):
     reads_incrementally = True
     config: SqliteConnectorConfig
 
+    @classmethod
+    def refusals(cls, config: SqliteConnectorConfig, allowance: Allowance) -> list[tuple[str, str]]:
+        reason = path_refusal(config.path, allowance)
+        return [("config.path", reason)] if reason else []
+
+    def confined_path(self) -> str:
+        """The file's resolved path, inside the organization's file roots (the file connectors' rule)."""
+        reason = path_refusal(self.config.path, self.allowance)
+        if reason:
+            raise self.fail(f"path {reason}")
+        return str(Path(self.config.path).resolve())
+
     def connect(self) -> sqlite3.Connection:
+        path = self.confined_path()
         try:
-            return sqlite3.connect(self.config.path, timeout=BUSY_TIMEOUT_SECONDS)
+            return sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
         except sqlite3.Error as exc:
             raise self.fail(f"cannot open SQLite file {self.config.path!r}: {exc}") from None
 
@@ -108,10 +124,9 @@ class SqliteAdapter(Adapter):
         would open another file), PRAGMA, and every action but reading tables and calling functions, so
         neither ``ATTACH`` nor ``VACUUM INTO`` nor ``load_extension`` can reach beyond this one file.
         """
-        from pathlib import Path
         from urllib.parse import quote as url_quote
 
-        uri = f"file:{url_quote(str(Path(self.config.path).resolve()))}?mode=ro"
+        uri = f"file:{url_quote(self.confined_path())}?mode=ro"
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
         except sqlite3.Error as exc:
@@ -162,11 +177,9 @@ class SqliteAdapter(Adapter):
         declared: dict[str, pa.DataType] = {}
         if table and not any(ch in table for ch in ".;"):
             # A connection of our own (no tenant SQL runs on it): the read-only one's authorizer refuses PRAGMA.
-            from pathlib import Path
             from urllib.parse import quote as url_quote
 
-            path = str(Path(self.config.path).resolve())
-            conn = sqlite3.connect(f"file:{url_quote(path)}?mode=ro", uri=True)
+            conn = sqlite3.connect(f"file:{url_quote(self.confined_path())}?mode=ro", uri=True)
             try:
                 info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
                 declared = {row[1]: affinity_type(row[2]) for row in info}

@@ -1,8 +1,10 @@
 """Staged datasets and result manifests: Parquet files under a local folder or s3://bucket/prefix.
 
-Layout: ``<staging>/<dag_id>/<run_id>/<task_id>/manifest.json`` next to the task's datasets
-``<staging>/<dag_id>/<run_id>/<task_id>/data/<dataset>/part-00000.parquet``; watermarks promoted from
-successful runs live in ``<staging>/_state/<dag_id>/<task_id>/watermark.json``. Nothing here imports Airflow or
+Layout, one folder per organization (``<org>`` is ``org_<organization id>``, taken from the pipeline's row by
+the runtime, never from a step's config): ``<staging>/<org>/<dag_id>/<run_id>/<task_id>/manifest.json`` next
+to the task's datasets ``<staging>/<org>/<dag_id>/<run_id>/<task_id>/data/<dataset>/part-00000.parquet``;
+watermarks promoted from successful runs live in ``<staging>/<org>/_state/<dag_id>/<task_id>/watermark.json``.
+A step names datasets only of its own run, inside its organization's folder. Nothing here imports Airflow or
 Django, so Django commands (purge_staging), the steps and the write-back code use it from any process.
 """
 
@@ -27,6 +29,7 @@ from django_etl.dataplane.partwriter import write_parts
 
 MANIFEST = "manifest.json"
 STATE_DIR = "_state"
+ORGANIZATION_PREFIX = "org_"
 
 
 def staging_url() -> str:
@@ -40,10 +43,16 @@ def safe_name(value: str) -> str:
 
 
 def _s3_filesystem() -> pafs.S3FileSystem:
-    # Credentials and region come from the AWS SDK's own chain (AWS_ACCESS_KEY_ID, AWS_DEFAULT_REGION,
-    # profiles...); its region falls back to us-east-1.
+    # Staging's own keys (ETL_STAGING_S3_ACCESS_KEY_ID and its secret), passed explicitly; no connector uses
+    # them, nor any ambient chain (objectstore.py). Without them: the AWS SDK's chain of the worker.
     endpoint = str(conf.value("ETL_STAGING_S3_ENDPOINT_URL"))
     options: dict[str, Any] = {}
+    key_id, secret_key = (
+        conf.value("ETL_STAGING_S3_ACCESS_KEY_ID"),
+        conf.value("ETL_STAGING_S3_SECRET_ACCESS_KEY"),
+    )
+    if key_id and secret_key:
+        options.update(access_key=key_id, secret_key=secret_key)
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         options.update(endpoint_override=host.rstrip("/") or endpoint, scheme=scheme or "https")
@@ -70,18 +79,37 @@ def schema_fields(schema: pa.Schema) -> list[dict[str, str]]:
 
 
 class Staging:
-    """One staging location; paths inside it are plain strings for pyarrow's file systems."""
+    """One staging location, seen from one organization's folder; paths are plain strings for pyarrow.
 
-    def __init__(self, url: str | None = None) -> None:
+    ``organization`` (the pipeline's, from its row) namespaces every path; without it the location's top is
+    used (tests of the store itself, the legacy layout, purges).
+    """
+
+    def __init__(self, url: str | None = None, organization: Any = None) -> None:
         self.url = (url or staging_url()).rstrip("/")
         if self.url.startswith("s3://"):
             self.fs: pafs.FileSystem = _s3_filesystem()
-            self.root = self.url.removeprefix("s3://")
+            self.base = self.url.removeprefix("s3://")
             self.scheme = "s3://"
         else:
             self.fs = pafs.LocalFileSystem()
-            self.root = os.path.abspath(self.url.removeprefix("file://"))
+            self.base = os.path.abspath(self.url.removeprefix("file://"))
             self.scheme = ""
+        self.organization = str(organization) if organization not in (None, "") else None
+        self.root = f"{self.base}/{organization_dir(self.organization)}" if self.organization else self.base
+
+    def for_dag(self, dag_id: str) -> Staging:
+        """The organization folder that holds ``dag_id``'s runs (dag ids are unique across organizations)."""
+        if self.organization is not None:
+            return self
+        for info in self.children(self.base):
+            named = info.base_name.startswith(ORGANIZATION_PREFIX) and info.type == pafs.FileType.Directory
+            if (
+                named
+                and self.fs.get_file_info(f"{info.path}/{safe_name(dag_id)}").type != pafs.FileType.NotFound
+            ):
+                return Staging(self.url, info.base_name.removeprefix(ORGANIZATION_PREFIX))
+        return self
 
     # ------------------------------------------------------------ paths
     def run_dir(self, dag_id: str, run_id: str) -> str:
@@ -194,7 +222,12 @@ class Staging:
         return f"{self.root}/{STATE_DIR}/{safe_name(dag_id)}/{safe_name(task_id)}/watermark.json"
 
     def read_watermark(self, dag_id: str, task_id: str) -> dict[str, Any] | None:
-        return self.read_json(self.watermark_path(dag_id, task_id))
+        found = self.read_json(self.watermark_path(dag_id, task_id))
+        if (
+            found is None and self.organization is not None
+        ):  # promoted before staging had organization folders
+            found = Staging(self.url).read_watermark(dag_id, task_id)
+        return found
 
     def delete_run(self, dag_id: str, run_id: str, *, promote_watermarks: bool = True) -> None:
         """After a successful run: promote its extract watermarks, then delete its staged data."""
@@ -245,8 +278,12 @@ class Staging:
         """Delete the run folders untouched for ``retention_days`` (kept failed runs); the deleted paths."""
         cutoff = (now if now is not None else time.time()) - retention_days * 86_400
         deleted = []
-        for dag in self.children(self.root):
-            if dag.type != pafs.FileType.Directory or dag.base_name == STATE_DIR:
+        top = [i for i in self.children(self.root) if i.type == pafs.FileType.Directory]
+        dags = [i for i in top if not i.base_name.startswith(ORGANIZATION_PREFIX)]
+        for organization in (i for i in top if i.base_name.startswith(ORGANIZATION_PREFIX)):
+            dags += [i for i in self.children(organization.path) if i.type == pafs.FileType.Directory]
+        for dag in dags:
+            if dag.base_name == STATE_DIR:
                 continue
             for run in self.children(dag.path):
                 if run.type == pafs.FileType.Directory and self._last_change(run.path) < cutoff:
@@ -338,11 +375,15 @@ def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
                 worker.join(0.05)
 
 
-def read_manifest(dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
-    """The result manifest a task wrote for this run, or None."""
-    return Staging().read_manifest(dag_id, run_id, task_id)
+def organization_dir(organization: str) -> str:
+    return f"{ORGANIZATION_PREFIX}{safe_name(organization)}"
 
 
-def delete_run(dag_id: str, run_id: str) -> None:
+def read_manifest(dag_id: str, run_id: str, task_id: str, organization: Any = None) -> dict[str, Any] | None:
+    """The result manifest a task wrote for this run, or None (found by dag id without ``organization``)."""
+    return Staging(organization=organization).for_dag(dag_id).read_manifest(dag_id, run_id, task_id)
+
+
+def delete_run(dag_id: str, run_id: str, organization: Any = None) -> None:
     """Delete a successful run's staged data (promoting its watermarks first)."""
-    Staging().delete_run(dag_id, run_id)
+    Staging(organization=organization).for_dag(dag_id).delete_run(dag_id, run_id)

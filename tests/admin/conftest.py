@@ -34,7 +34,7 @@ class Tenants:
 
 def build_tenant(prefix: str, slug: str, members: dict, root, tmp_path) -> Tenant:
     """An organization with a member per role, a credential, two connectors, a two-step pipeline and a run."""
-    from django_etl.connectors.models import Connector, Credential
+    from django_etl.connectors.models import Connector, Credential, OrganizationPolicy
     from django_etl.core.models import Organization, OrganizationMembership, User
     from django_etl.lineage.models import DataLineage
     from django_etl.monitoring.models import Alert
@@ -115,7 +115,10 @@ def build_tenant(prefix: str, slug: str, members: dict, root, tmp_path) -> Tenan
     lineage = DataLineage.objects.create(
         source_task=extract_run, target_task=load_run, relationship_type="direct", metadata={"rows": 1}
     )
+    # Superusers only: no member of either organization sees or changes it (docs/security.md).
+    policy = OrganizationPolicy.objects.create(organization=organization, note=f"{prefix} policy note")
     tenant.objects += [
+        policy,
         credential,
         landing,
         api,

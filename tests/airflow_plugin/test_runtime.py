@@ -223,7 +223,7 @@ def test_run_step_canary_secret_never_leaks(connectors, run_pipeline, capfd):
     ]
     dag_run, dag_id = run_pipeline(steps, datetime(2025, 1, 2, tzinfo=UTC))
     assert dag_run.state == "failed"
-    staging = Staging()
+    staging = Staging().for_dag(dag_id)  # the pipeline's organization folder
     manifests = json.dumps(staging.run_manifests(dag_id, dag_run.run_id))
     assert 'schema \\"no_such_schema\\" does not exist' in manifests
     with create_session() as session:

@@ -63,7 +63,37 @@ def test_check_staging_location(settings, url, expected):
 def test_check_staging_inside_a_file_root_is_an_error(settings, tmp_path):
     settings.ETL_FILE_ROOTS = [str(tmp_path)]
     settings.ETL_STAGING_URL = str(tmp_path / "staging")
-    assert _ids(checks.check_staging_location()) == ["connectors.E007"]
+    messages = checks.check_file_roots()
+    assert _ids(messages) == ["connectors.E007"]
+    assert "overlaps the staging folder" in messages[0].msg
+
+
+def test_check_platform_files_inside_a_file_root_are_errors(settings, tmp_path):
+    """The connectors' own path rule, nothing else: the dags folder and the key ring file are the platform's."""
+    (tmp_path / "keys.json").write_text("{}")
+    settings.ETL_FILE_ROOTS = [str(tmp_path)]
+    settings.ETL_DAGS_FOLDER = tmp_path / "dags"
+    assert _ids(checks.check_file_roots()) == ["connectors.E007"]
+    settings.ETL_DAGS_FOLDER = tmp_path.parent / "elsewhere-dags"
+    settings.ETL_CREDENTIAL_KEYS_FILE = str(tmp_path / "keys.json")
+    assert "overlaps ETL_CREDENTIAL_KEYS_FILE" in checks.check_file_roots()[0].msg
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ETL_NETWORK_ALLOW", ["10.0.0.0/8", "127.0.0.1:9000", "[::1]:80"], []),
+        ("ETL_NETWORK_ALLOW", ["intranet.example.com"], ["connectors.E008"]),
+        ("ETL_NETWORK_ALLOW", ["10.0.0.0/8:99999"], ["connectors.E008"]),
+        ("ETL_PLATFORM_SERVERS", ["redis.internal:6379"], []),
+        ("ETL_PLATFORM_SERVERS", ["redis.internal"], ["connectors.E008"]),
+        ("ETL_POSTGRES_ALLOWED_OPTIONS", ["sslrootcert"], []),
+        ("ETL_POSTGRES_ALLOWED_OPTIONS", ["options"], ["connectors.E009"]),
+    ],
+)
+def test_check_network_policy_settings(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert _ids(checks.check_network_policy()) == expected
 
 
 def test_manage_py_check_fails_on_a_broken_key_ring(settings):

@@ -24,6 +24,9 @@ MODULES = [
 
 
 def test_dataplane_imports_without_django_or_airflow(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "w.db").close()  # checks open the file read-only: it must exist
     code = (
         f"import {', '.join(MODULES)}\n"
         "import sys\n"
@@ -39,7 +42,7 @@ def test_dataplane_imports_without_django_or_airflow(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "w.db")],
         cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
+        env={**env, "PYTHONPATH": str(ROOT), "ETL_FILE_ROOTS": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -272,3 +272,99 @@ def test_postgres_config_defaults_port_and_keeps_stored_shape():
         "database": "w",
         "schema": "s",
     }
+
+
+# ---------------------------------------------------------------- the network policy and libpq options
+
+
+def test_postgres_connects_to_the_pinned_address_with_the_name_kept(pg_target, dns):
+    runtime, _ = pg_target
+    dns["warehouse.example.test"] = ["127.0.0.1"]  # no real name: libpq never resolves it (hostaddr)
+    adapter = adapter_for({**runtime, "config": {**runtime["config"], "host": "warehouse.example.test"}})
+    params = adapter.connection_params()
+    assert (params["host"], params["hostaddr"]) == ("warehouse.example.test", "127.0.0.1")
+    with adapter.connect() as conn:
+        assert (conn.info.host, conn.info.hostaddr) == ("warehouse.example.test", "127.0.0.1")
+
+
+def test_postgres_rebinding_to_loopback_is_refused_at_connect(pg_target, settings, dns):
+    runtime, _ = pg_target
+    settings.ETL_NETWORK_ALLOW = []
+    dns["warehouse.example.test"] = ["127.0.0.1"]
+    adapter = adapter_for({**runtime, "config": {**runtime["config"], "host": "warehouse.example.test"}})
+    with pytest.raises(
+        ConnectorError, match=r"resolves to 127\.0\.0\.1:[0-9]+, a loopback address"
+    ) as caught:
+        adapter.check()
+    assert caught.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "hostaddr",
+        "passfile",
+        "service",
+        "sslkey",
+        "sslcert",
+        "sslrootcert",
+        "sslcrl",
+        "options",
+        "host",
+        "user",
+    ],
+)
+def test_postgres_options_outside_the_allow_list_are_refused(option):
+    config = {"engine": "postgresql", "host": "db", "database": "d", "options": {option: "/etc/x"}}
+    with pytest.raises(ValueError, match=rf"'{option}': not an allowed connection option"):
+        parse_config("database", config)
+
+
+def test_postgres_operator_may_open_a_file_option(settings):
+    settings.ETL_POSTGRES_ALLOWED_OPTIONS = ["sslrootcert"]
+    config = {
+        "engine": "postgresql",
+        "host": "db",
+        "database": "d",
+        "options": {"sslrootcert": "/etc/ca.pem"},
+    }
+    assert parse_config("database", config).options == {"sslrootcert": "/etc/ca.pem"}
+
+
+def test_postgres_opened_hostaddr_is_still_checked(pg_target, settings):
+    runtime, _ = pg_target
+    settings.ETL_POSTGRES_ALLOWED_OPTIONS = ["hostaddr"]
+    settings.ETL_NETWORK_ALLOW = []
+    config = {**runtime["config"], "host": "db.example.test", "options": {"hostaddr": "127.0.0.1"}}
+    with pytest.raises(ConnectorError, match=r"options\.hostaddr: 127\.0\.0\.1:[0-9]+ is a loopback address"):
+        adapter_for({**runtime, "config": config}).check()
+
+
+@pytest.mark.parametrize("host", ["/var/run/postgresql", "/tmp", "db1,db2", "db1 db2", "postgresql://db/x"])
+def test_postgres_host_is_one_name_or_address(host):
+    with pytest.raises(ValueError, match="not a host name or an IP address"):
+        parse_config("database", {"engine": "postgresql", "host": host, "database": "d"})
+
+
+def test_postgres_uses_no_ambient_credentials(pg_target, monkeypatch, tmp_path):
+    """PGPASSWORD, ~/.pgpass, client certificates and Kerberos of the worker are never used."""
+    runtime, _ = pg_target
+    monkeypatch.setenv("PGPASSWORD", "worker-pg-secret")
+    monkeypatch.setenv("PGHOSTADDR", "10.9.9.9")
+    adapter = adapter_for({**runtime, "secret": {"user": runtime["secret"]["user"]}})
+    params = adapter.connection_params()
+    assert params["password"] == "" and params["passfile"].startswith("/nonexistent/")
+    assert (params["sslcertmode"], params["gssencmode"], params["require_auth"]) == (
+        "disable",
+        "disable",
+        "!gss,!sspi",
+    )
+    with adapter.connect() as conn:  # PGHOSTADDR is not followed: the guard would fail the test
+        assert conn.info.hostaddr == "127.0.0.1"
+        assert conn.info.password == ""
+
+
+def test_postgres_without_a_user_refuses_the_worker_identity(pg_target):
+    runtime, _ = pg_target
+    with pytest.raises(ConnectorError, match="needs a credential with a 'user'"):
+        adapter_for({**runtime, "secret": {}}).check()

@@ -84,7 +84,8 @@ def test_load_append_creates_table_and_copies_rows(staged, make_run, execute, pg
     }
 
 
-def test_load_sqlite_modes_are_idempotent(staged, make_run, execute, tmp_path, monkeypatch):
+def test_load_sqlite_modes_are_idempotent(staged, make_run, execute, file_root, monkeypatch):
+    tmp_path = file_root  # SQLite files live under a file root, as file connectors' do
     runtime = {
         "type": "database",
         "name": "warehouse",
@@ -170,8 +171,8 @@ def test_load_every_target_through_one_adapter_call(
         runtime, _ = request.getfixturevalue("pg_target")
         config, uri = {"table": "orders"}, f"postgresql://{runtime['config']['host']}/"
     elif kind == "sqlite":
-        runtime = sqlite_runtime(tmp_path / "w.db")
-        config, uri = {"table": "orders"}, f"sqlite:///{tmp_path / 'w.db'}#orders"
+        runtime = sqlite_runtime(file_root / "w.db")  # under a file root, as file connectors' files
+        config, uri = {"table": "orders"}, f"sqlite:///{file_root / 'w.db'}#orders"
     elif kind == "file":
         runtime = {**file_runtime(file_root), "name": "warehouse"}
         config, uri = {"path": "out/orders.csv"}, "file://warehouse/out/orders.csv"
