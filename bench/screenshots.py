@@ -28,6 +28,7 @@ PAGES = {
     "run-failed-diamond": ((1400, 1500), "owner"),
     "task-run-log": ((1400, 1100), "viewer"),
     "pipeline": ((1400, 2400), "editor"),
+    "run-list": ((1400, 900), "viewer"),
 }
 
 
@@ -67,6 +68,7 @@ def urls(pipeline, failed_run) -> dict[str, str]:
         "run-failed-diamond": reverse("admin:runs_pipelinerun_change", args=[failed_run.pk]),
         "task-run-log": reverse("admin:runs_taskrun_change", args=[failed_task.pk]),
         "pipeline": reverse("admin:pipelines_pipeline_change", args=[pipeline.pk]),
+        "run-list": reverse("admin:runs_pipelinerun_changelist"),
     }
 
 

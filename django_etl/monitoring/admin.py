@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from django_etl.core.tenancy import OrganizationScopedAdmin
 from django_etl.monitoring.models import Alert
+from django_etl.runs import display
 
 
 @admin.register(Alert)
@@ -14,7 +15,7 @@ class AlertAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
     list_display = [
         "created_at",
-        "level",
+        "level_badge",
         "alert_type",
         "short_message",
         "organization",
@@ -40,6 +41,10 @@ class AlertAdmin(OrganizationScopedAdmin):
     ]
     readonly_fields = [f for f in fields if f != "is_resolved"]
     actions = ["mark_resolved"]
+
+    @admin.display(description="level", ordering="level")
+    def level_badge(self, obj: Alert):
+        return display.level_badge(obj.level)  # the console's colours (runs/display.py)
 
     @admin.display(description="message")
     def short_message(self, obj: Alert) -> str:

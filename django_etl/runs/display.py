@@ -19,6 +19,11 @@ STATUS_COLOURS = {
     "skipped": "#8c959f",
     "upstream_failed": "#9a6700",
 }
+# Inline, so a badge reads the same on pages that do not load console.css (the admin's lists).
+BADGE_STYLE = (
+    "display:inline-block;padding:1px 7px;border-radius:9px;color:#fff;font-size:11px;font-weight:600;"
+    "line-height:16px;white-space:nowrap;background:{}"
+)
 LEVEL_COLOURS = {"info": "#0969da", "warning": "#9a6700", "error": "#cf222e", "critical": "#82071e"}
 
 
@@ -31,7 +36,11 @@ def seconds_of(value) -> float | None:
 
 
 def readable_duration(value) -> str:
-    """``0:00:10.961909`` → ``11.0 s``; ``1:02:03`` → ``1 h 2 min``; None → ``—``."""
+    """``0:00:10.961909`` → ``11.0 s``; ``1:02:03`` → ``1 h 2 min``; None → ``—`` (no-break spaces: one cell line)."""
+    return _duration(value).replace(" ", "\u00a0")
+
+
+def _duration(value) -> str:
     seconds = seconds_of(value)
     if seconds is None:
         return "—"
@@ -51,14 +60,16 @@ def readable_duration(value) -> str:
 def status_badge(status: str, label: str | None = None) -> SafeString:
     colour = STATUS_COLOURS.get(status, "#6e7781")
     return format_html(
-        '<span class="etl-badge" style="background:{}">{}</span>', colour, label or status.replace("_", " ")
+        '<span class="etl-badge" style="{}">{}</span>',
+        BADGE_STYLE.format(colour),
+        label or status.replace("_", " "),
     )
 
 
 def level_badge(level: str, count: int | None = None) -> SafeString:
     colour = LEVEL_COLOURS.get(level, "#6e7781")
     text = level if count is None else f"{count} {level}"
-    return format_html('<span class="etl-badge" style="background:{}">{}</span>', colour, text)
+    return format_html('<span class="etl-badge" style="{}">{}</span>', BADGE_STYLE.format(colour), text)
 
 
 def percent(part: int, whole: int) -> str:

@@ -9,11 +9,13 @@ from django_etl.runs import display, logview
 
 
 def test_readable_duration_reads_like_a_person_would_say_it():
-    assert display.readable_duration(timedelta(seconds=10.961909)) == "11.0 s"
-    assert display.readable_duration(timedelta(milliseconds=250)) == "250 ms"
-    assert display.readable_duration(125) == "2 min 5 s"
-    assert display.readable_duration(timedelta(hours=1, minutes=2, seconds=3)) == "1 h 2 min"
-    assert display.readable_duration(timedelta(days=3, hours=1)) == "3 d 1 h"
+    assert display.readable_duration(125) == "2\u00a0min\u00a05\u00a0s"  # one line in a table cell
+    readable = lambda value: display.readable_duration(value).replace("\u00a0", " ")  # noqa: E731
+    assert readable(timedelta(seconds=10.961909)) == "11.0 s"
+    assert readable(timedelta(milliseconds=250)) == "250 ms"
+    assert readable(125) == "2 min 5 s"
+    assert readable(timedelta(hours=1, minutes=2, seconds=3)) == "1 h 2 min"
+    assert readable(timedelta(days=3, hours=1)) == "3 d 1 h"
     assert display.readable_duration(None) == "—"
 
 
