@@ -102,10 +102,17 @@ class ApiAdapter(Adapter):
         return {}
 
     def url(self, endpoint: str) -> str:
-        return urljoin(str(self.config.base_url).rstrip("/") + "/", (endpoint or "").lstrip("/"))
+        """``endpoint`` under the base URL; one naming another origin (``http://…``, ``//host``) is refused."""
+        url = urljoin(self.base(), (endpoint or "").lstrip("/"))
+        if origin_of(url) != self.origin():
+            raise self.fail(f"endpoint {endpoint!r} leaves the API's base URL (scheme, host and port)")
+        return url
+
+    def base(self) -> str:
+        return str(self.config.base_url).rstrip("/") + "/"
 
     def origin(self) -> tuple[str, str, int]:
-        return origin_of(self.url(""))
+        return origin_of(self.base())
 
     def send(self, session, method: str, url: str, **kwargs: Any):
         """One request, following at most MAX_REDIRECTS redirects itself: every hop is checked and pinned by

@@ -231,3 +231,12 @@ def test_api_ignores_proxies_and_netrc_of_the_environment(api_server, monkeypatc
     with pytest.raises(ConnectorError, match="authentication refused"):
         adapter.check()
     assert "Authorization" not in api_server.state["headers"][0]
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://169.254.169.254/latest/", "https://elsewhere.test/", "http://127.0.0.1:1/x"]
+)
+def test_api_endpoint_may_not_leave_the_base_url(api, api_server, endpoint):
+    with pytest.raises(ConnectorError, match="leaves the API's base URL"):
+        read_ids(api, {"endpoint": endpoint})
+    assert api_server.state["requests"] == []
