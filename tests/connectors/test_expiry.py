@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_etl.connectors import probe
-from django_etl.connectors.expiry import CredentialExpiredError, raise_expiry_warnings, refuse_expired
+from django_etl.connectors.expiry import CredentialExpiredError, refuse_expired
+from django_etl.monitoring.expiry import raise_expiry_warnings
 
 pytestmark = pytest.mark.integration
 

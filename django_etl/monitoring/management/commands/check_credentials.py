@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from django_etl.connectors.expiry import raise_expiry_warnings, warning_window
+from django_etl.connectors.expiry import warning_window
+from django_etl.monitoring.expiry import raise_expiry_warnings
 
 
 class Command(BaseCommand):
