@@ -1,10 +1,13 @@
 """Benchmark: CSV -> extract -> staging -> COPY load into PostgreSQL, against raw COPY and PostgresHook.insert_rows.
 
 Usage: .venv/bin/python bench/load.py [--rows 2000000] [--sample 50000] [--dsn postgres://postgres@127.0.0.1/postgres]
+       .venv/bin/python bench/load.py --memory-mb 100,1000 [--quoted]   (extract only: peak memory by file size)
 Prints one line per measure (rows/s, seconds, peak memory) and the ratios the issue asks for.
 The extract and load run the operators' step implementations (what EtlStepOperator.execute dispatches to) with
 a file connector and a PostgreSQL connector; each phase's peak memory is the process's high-water mark since
-the phase began.
+the phase began. ``--quoted`` writes the messy variant: quoted text fields, every tenth one holding a newline,
+a delimiter and doubled quotes (what spreadsheets and CRMs export). ``--memory-mb`` writes files of those sizes
+(generated here, in a temporary folder, never kept) and runs only the extract on each.
 """
 
 from __future__ import annotations
@@ -44,6 +47,43 @@ def make_csv(path: Path, rows: int) -> None:
                 f"{created:%Y-%m-%dT%H:%M:%SZ},{created + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ},"
                 f"{'true' if i % 3 else 'false'}\n"
             )
+
+
+def make_quoted_csv(path: Path, rows: int) -> None:
+    """The same columns, text fields quoted; every tenth name holds a newline, a comma and doubled quotes."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(42)
+    cities = ["Paris", "Lyon", "Berlin", "Madrid", "Oslo", "Lisbon", "Rome", "Vienna"]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    with open(path, "w") as out:
+        out.write("id,customer_id,quantity,name,city,price,discount,created_at,updated_at,active\n")
+        for i in range(1, rows + 1):
+            created = start + timedelta(seconds=rng.randrange(365 * 86_400))
+            name = f'customer {i % 9973}\nsays ""hi"", ok' if i % 10 == 0 else f"customer {i % 9973}"
+            out.write(
+                f'{i},{rng.randrange(1, 100_000)},{rng.randrange(1, 50)},"{name}",'
+                f'"{cities[i % 8]}",{rng.randrange(100_000) / 100:.2f},{rng.randrange(30) / 100:.2f},'
+                f"{created:%Y-%m-%dT%H:%M:%SZ},{created + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ},"
+                f"{'true' if i % 3 else 'false'}\n"
+            )
+
+
+def make_csv_of_size(path: Path, megabytes: int, quoted: bool) -> int:
+    """A CSV of about ``megabytes`` MB: a generated block of rows written again and again (fast); its row count."""
+    block_rows = 100_000
+    sample = path.with_suffix(".block")
+    (make_quoted_csv if quoted else make_csv)(sample, block_rows)
+    header, _, block = sample.read_bytes().partition(b"\n")
+    sample.unlink()
+    rows = 0
+    with open(path, "wb") as out:
+        out.write(header + b"\n")
+        while out.tell() < megabytes * 2**20:
+            out.write(block)
+            rows += block_rows
+    return rows
 
 
 def raw_copy(dsn: str, path: Path, table: str) -> float:
@@ -197,6 +237,56 @@ def operators(dsn: str, path: Path, table: str, mode: str, workdir: Path) -> dic
     return figures
 
 
+def extract_figures(path: Path, workdir: Path) -> dict[str, float]:
+    """The extract step alone (file connector -> staged Parquet) in a fresh process."""
+    import multiprocessing
+
+    connectors = {
+        "landing": {"type": "file", "name": "landing", "config": {"root": str(path.parent)}, "secret": {}}
+    }
+    config = {"connector": "landing", "path": path.name, "format": "csv"}
+    staging_url = str(workdir / "staging-memory")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(
+            run_step_process,
+            (
+                (
+                    "extract",
+                    config,
+                    [],
+                    "rows",
+                    f"memory-{time.time()}",
+                    staging_url,
+                    connectors,
+                    str(path.parent),
+                ),
+            ),
+        )
+
+
+def memory(sizes: list[int], quoted: bool, repeat: int) -> None:
+    """Peak memory and rate of the extract for files of each size; the spread the issue bounds (20%)."""
+    peaks = {}
+    with tempfile.TemporaryDirectory(prefix="etl-bench-memory-") as tmp:
+        workdir = Path(tmp)
+        for size in sizes:
+            path = workdir / f"orders-{size}mb.csv"
+            rows = make_csv_of_size(path, size, quoted)
+            best: dict[str, float] | None = None
+            for _ in range(max(1, repeat)):
+                f = extract_figures(path, workdir)
+                assert f["rows"] == rows, f"expected {rows} rows, staged {f['rows']}"
+                best = f if best is None or f["seconds"] < best["seconds"] else best
+            peaks[size] = best["peak_mb"]
+            print(
+                f"extract {'quoted ' if quoted else ''}{path.stat().st_size / 2**20:.0f} MB CSV, {rows:,} rows: "
+                f"{best['seconds']:.2f} s, {rows / best['seconds']:,.0f} rows/s, peak {best['peak_mb']:.0f} MB"
+            )
+            path.unlink()
+    low, high = min(peaks.values()), max(peaks.values())
+    print(f"peak memory spread: {low:.0f} -> {high:.0f} MB, {high / low - 1:+.0%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
@@ -209,11 +299,18 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=2, help="alternate raw COPY and the operators N times; keep each best"
     )
+    parser.add_argument("--quoted", action="store_true", help="the messy variant: quoted multi-line fields")
+    parser.add_argument(
+        "--memory-mb", default="", help="e.g. 100,1000: extract-only peak memory by file size"
+    )
     args = parser.parse_args()
+    if args.memory_mb:
+        memory([int(s) for s in args.memory_mb.split(",")], args.quoted, args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
         workdir = Path(tmp)
         path = workdir / "orders.csv"
-        make_csv(path, args.rows)
+        (make_quoted_csv if args.quoted else make_csv)(path, args.rows)
         size = path.stat().st_size / 2**20
         print(f"input: {args.rows:,} rows x 10 columns, {size:.0f} MB CSV")
         if not args.skip_hook:

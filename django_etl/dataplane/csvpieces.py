@@ -9,6 +9,7 @@ the common case pays for neither line counting nor a second decoding.
 from __future__ import annotations
 
 import codecs
+import itertools
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -29,11 +30,8 @@ class CsvDataError(ValueError):
 def record_end(data: bytes, delimiter: int) -> int:
     """The offset just past the last record of ``data`` that ends in a newline outside quotes (0: none).
 
-    ``data`` starts at a record boundary. Without quotes every newline ends a record. With quotes, the parity
-    of the quotes before a newline says whether it is inside a quoted field, provided every quote that parity
-    calls opening stands where Arrow's lexer opens a field (after a delimiter, a line end, or an escaping
-    quote); a quote elsewhere (``5" pipe`` in an unquoted field) is literal to Arrow, and then the piece is
-    lexed quote by quote instead.
+    ``data`` starts at a record boundary. Without quotes every newline ends a record; with quotes, see
+    ``Quotes``.
     """
     newline = data.rfind(b"\n")
     if newline < 0:
@@ -42,29 +40,86 @@ def record_end(data: bytes, delimiter: int) -> int:
             return 0
     if data.find(b'"') < 0:
         return newline + 1
-    quotes = _quote_positions(data)
-    if not _parity_is_exact(data, quotes, delimiter):
-        return _exact_record_end(data, delimiter)
-    for _ in range(MAX_BACKTRACK):
-        before = pc.sum(pc.less(quotes, newline)).as_py() or 0
-        if before % 2 == 0:
-            return newline + 1
-        opening = quotes[before - 1].as_py()  # the quote that opened the field holding this newline
-        newline = _last_newline(data, 0, opening)
-        if newline < 0:
-            return 0
-    return _exact_record_end(data, delimiter)
+    return Quotes(data, delimiter).record_end(len(data))
+
+
+def split_records(data: bytes, delimiter: int, count: int) -> list[tuple[int, int]]:
+    """``data`` (whole records) cut into about ``count`` runs of whole records, as (start, end) offsets."""
+    size = len(data)
+    quotes = Quotes(data, delimiter) if data.find(b'"') >= 0 else None
+    cuts = [0]
+    for part in range(1, count):
+        limit = size * part // count
+        if quotes is None:
+            newline = _last_newline(data, cuts[-1], limit)
+            end = newline + 1 if newline >= 0 else 0
+        else:
+            end = quotes.record_end(limit)
+        if end > cuts[-1]:
+            cuts.append(end)
+    if cuts[-1] < size:
+        cuts.append(size)
+    return list(itertools.pairwise(cuts))
 
 
 def open_quote(data: bytes, delimiter: int) -> int | None:
     """The offset of the quote whose field is still open at the end of ``data``, or None."""
     if data.find(b'"') < 0:
         return None
-    quotes = _quote_positions(data)
-    if _parity_is_exact(data, quotes, delimiter):
-        return quotes[len(quotes) - 1].as_py() if len(quotes) % 2 else None
-    opened = _lex_quotes(data, delimiter)
-    return opened[-1][0] if opened and opened[-1][1] is None else None
+    return Quotes(data, delimiter).open_at_end()
+
+
+class Quotes:
+    """Where the quoted fields of ``data`` (which starts at a record boundary) are, as Arrow's lexer sees them.
+
+    The parity of the quotes before a newline says whether it is inside a quoted field, provided every quote
+    parity calls opening stands where Arrow's lexer opens a field (after a delimiter, a line end, or an
+    escaping quote): that is checked at once over all quotes (vectorised). A quote elsewhere (``5" pipe`` in an
+    unquoted field) is a literal character to Arrow, and then the fields are lexed quote by quote instead.
+    """
+
+    def __init__(self, data: bytes, delimiter: int) -> None:
+        self.data = data
+        self.delimiter = delimiter
+        self.positions = _quote_positions(data)
+        self.fields = (
+            None if _parity_is_exact(data, self.positions, delimiter) else _lex_quotes(data, delimiter)
+        )
+
+    def record_end(self, limit: int) -> int:
+        """The offset just past the last newline outside quotes before ``limit`` (0: none)."""
+        if self.fields is not None:
+            return self._lexed_record_end(limit)
+        newline = _last_newline(self.data, 0, limit)
+        for _ in range(MAX_BACKTRACK):
+            if newline < 0:
+                return 0
+            before = pc.sum(pc.less(self.positions, newline)).as_py() or 0
+            if before % 2 == 0:
+                return newline + 1
+            opening = self.positions[before - 1].as_py()  # the quote that opened the field holding it
+            newline = _last_newline(self.data, 0, opening)
+        self.fields = _lex_quotes(self.data, self.delimiter)  # many multi-line fields in a row: lex once
+        return self._lexed_record_end(limit)
+
+    def _lexed_record_end(self, limit: int) -> int:
+        end = limit
+        for opening, closing in reversed(self.fields or []):
+            if opening >= limit:
+                continue
+            if closing is not None and closing < limit:
+                newline = _last_newline(self.data, closing + 1, end)
+                if newline >= 0:
+                    return newline + 1
+            end = opening
+        newline = _last_newline(self.data, 0, end)
+        return newline + 1 if newline >= 0 else 0
+
+    def open_at_end(self) -> int | None:
+        if self.fields is None:
+            count = len(self.positions)
+            return self.positions[count - 1].as_py() if count % 2 else None
+        return self.fields[-1][0] if self.fields and self.fields[-1][1] is None else None
 
 
 def _bytes_array(data: bytes) -> pa.Array:
@@ -114,19 +169,6 @@ def _lex_quotes(data: bytes, delimiter: int) -> list[tuple[int, int | None]]:
             fields.append((position, positions[index]))
         index += 1
     return fields
-
-
-def _exact_record_end(data: bytes, delimiter: int) -> int:
-    """``record_end`` by lexing the quotes: the last newline outside every quoted field."""
-    end = len(data)
-    for opening, closing in reversed(_lex_quotes(data, delimiter)):
-        if closing is not None:
-            newline = _last_newline(data, closing + 1, end)
-            if newline >= 0:
-                return newline + 1
-        end = opening
-    newline = _last_newline(data, 0, end)
-    return newline + 1 if newline >= 0 else 0
 
 
 def _last_newline(data: bytes, start: int, end: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, get_args
 
@@ -11,12 +12,13 @@ import pyarrow as pa
 
 from django_etl.configmodel import FileFormat
 from django_etl.dataplane.batches import empty_batch, widen_schema
-from django_etl.dataplane.csvpieces import CsvDataError, SourceText, open_quote, record_end
+from django_etl.dataplane.csvpieces import CsvDataError, SourceText, open_quote, record_end, split_records
 
 FORMATS: tuple[str, ...] = get_args(FileFormat)
 # Bytes per CSV/JSON block: big enough for the multi-threaded parser, small enough to keep memory flat.
 BLOCK_SIZE = 8 << 20
 CSV_PIECE = 32 << 20
+MAX_RUNS = 16  # runs a quoted piece is parsed in, side by side
 DEFAULT_ENCODING = "utf-8"
 
 
@@ -142,7 +144,7 @@ def read_csv(
     handle = open(source, "rb") if isinstance(source, str) else source  # noqa: SIM115 - closed below when ours
     try:
         text = SourceText(handle, encoding, label, _reopener(source), CSV_PIECE)
-        yield from _parse_pieces(text, delimiter, batch_size, column_types or {}, label)
+        yield from CsvFile(text, delimiter, column_types or {}, label).batches(batch_size)
     finally:
         if isinstance(source, str):
             handle.close()
@@ -176,50 +178,149 @@ class _Unclosed:
         pass
 
 
-def _parse_pieces(
-    text: SourceText, delimiter: str, batch_size: int, declared: dict[str, pa.DataType], label: str
-) -> Iterator[pa.RecordBatch]:
-    import pyarrow.csv as pacsv
+class CsvFile:
+    """One CSV file being read: its decoded text, delimiter, declared types, and what its header said."""
 
-    mark = ord(delimiter)
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    names: list[str] | None = None  # the header's names, as the pieces after the first are read
-    known: pa.Schema | None = None  # the widened types so far
-    offset, buffer = 0, bytearray()
-    while True:
-        buffer, got = text.fill(buffer, CSV_PIECE)
-        if got:
-            cut = record_end(buffer, mark)
-            if not cut:
-                continue  # one record longer than the piece: read on
-        else:
-            if not buffer.strip():
+    def __init__(
+        self, text: SourceText, delimiter: str, declared: dict[str, pa.DataType], label: str
+    ) -> None:
+        self.text = text
+        self.delimiter = delimiter
+        self.mark = ord(delimiter)
+        self.declared = declared
+        self.label = label
+        self.names: list[str] | None = None  # the header's names, as the records after it are read
+        self.known: pa.Schema | None = None  # the widened types so far
+
+    def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
+        text, mark = self.text, self.mark
+        offset, carry = 0, b""
+        while True:
+            buffer, got = text.fill(carry, CSV_PIECE)
+            if got:
+                cut = record_end(buffer, mark)
+                if not cut:
+                    carry = buffer
+                    continue  # one record longer than the piece: read on
+            else:
+                if not buffer.strip():
+                    break
+                opened = open_quote(buffer, mark)
+                if opened is not None:
+                    raise CsvDataError(
+                        f"{self.label}: the quoted field opened at {text.position(offset + opened)} never closes"
+                    )
+                cut = len(buffer)
+            carry = bytes(buffer[cut:])
+            del buffer[cut:]  # the buffer is now exactly one piece of whole records
+            if self.names is None and not buffer.strip():  # blank lines before the header
+                offset += cut
+                continue
+            for table in self._tables(buffer, offset):
+                # a header-only file still says its columns: one empty batch
+                batches = table.to_batches(max_chunksize=batch_size) or [empty_batch(table.schema)]
+                del table  # memory stays a piece deep: tables go as their batches are written
+                yield from batches
+                del batches
+            del buffer
+            offset += cut
+            if not got:
                 break
-            opened = open_quote(buffer, mark)
-            if opened is not None:
-                raise CsvDataError(
-                    f"{label}: the quoted field opened at {text.position(offset + opened)} never closes"
+
+    def _tables(self, piece: bytearray, offset: int) -> Iterator[pa.Table]:
+        """A piece's tables in order. Without quotes, one: Arrow's reader splits it into blocks on its threads.
+
+        With quotes, Arrow's block splitter loses a line break when a block ends between the CR and LF of a
+        quoted CRLF (and scans serially for quotes): the piece is cut here into runs of whole records instead
+        (``split_records``), each parsed as one block, the runs side by side on a thread pool.
+        """
+        whole = pa.py_buffer(piece)
+        if piece.find(b'"') < 0:
+            yield self._typed(self._parse(whole, offset, one_block=False))
+            return
+        spans = split_records(piece, self.mark, max(1, min(MAX_RUNS, len(piece) // BLOCK_SIZE)))
+        if self.names is None:  # the header names the columns the other runs are read with
+            start, end = spans.pop(0)
+            yield self._typed(self._parse(whole.slice(start, end - start), offset + start, one_block=True))
+
+        def parse(span: tuple[int, int]) -> pa.Table:
+            start, end = span
+            return self._parse(whole.slice(start, end - start), offset + start, one_block=True)
+
+        parsed = map(parse, spans) if len(spans) < 2 else _runs_pool().map(parse, spans)
+        for table in list(parsed):  # every run of the piece parsed with the same known types
+            yield self._typed(table)
+
+    def _typed(self, table: pa.Table) -> pa.Table:
+        """The table under the header's names; the known types widened by it."""
+        if self.names is None:
+            self.names = column_names(table.column_names)
+            table = table.rename_columns(self.names)
+        elif table.column_names != self.names:
+            table = table.rename_columns(self.names)
+        self.known = table.schema if self.known is None else widen_schema(self.known, table.schema)
+        return table
+
+    def _parse(self, records: pa.Buffer, offset: int, *, one_block: bool) -> pa.Table:
+        """Records as a table: first with the known types, then (if they do not fit) with their own.
+
+        ``one_block``: parse on this thread as one block (a run of a quoted piece), else on Arrow's threads.
+        """
+        import pyarrow.csv as pacsv
+
+        if one_block:
+            size = max(records.size + 1, 1 << 10)
+            read = pacsv.ReadOptions(column_names=self.names, block_size=size, use_threads=False)
+        else:
+            read = pacsv.ReadOptions(column_names=self.names, block_size=BLOCK_SIZE)
+        # One block never splits inside a quoted value; the quote-aware splitter is not needed.
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=False)
+        declared = self.declared
+        forced = {f.name: f.type for f in self.known or () if not pa.types.is_null(f.type)} | declared
+        attempts = [forced, declared] if forced != declared else [declared]
+        for attempt, types in enumerate(attempts):
+            # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" an empty string, and
+            # nothing else is (Arrow's defaults would also read NA, N/A, NULL and nan as NULL: Namibia's code).
+            convert = pacsv.ConvertOptions(
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                column_types=types,
+            )
+            try:
+                table = pacsv.read_csv(
+                    records, read_options=read, parse_options=parse, convert_options=convert
                 )
-            cut = len(buffer)
-        piece = pa.py_buffer(buffer).slice(0, cut)
-        table = _parse_piece(piece, text, offset, names, known, declared, parse, label)
-        del piece  # the piece's bytes go as soon as the next read needs room
-        if names is None:
-            names = column_names(table.column_names)
-            table = table.rename_columns(names)
-            if not table.num_rows:
-                yield empty_batch(table.schema)
-        elif table.column_names != names:
-            table = table.rename_columns(names)
-        known = table.schema if known is None else widen_schema(known, table.schema)
-        batches = table.to_batches(max_chunksize=batch_size)
-        del table
-        yield from batches
-        del batches
-        offset += cut
-        buffer = buffer[cut:]
-        if not got:
-            break
+            except pa.ArrowInvalid as exc:
+                message = str(exc)
+                if "Empty CSV" in message:
+                    return pa.table({})
+                if "UTF8" in message or "utf8" in message.lower():
+                    _refuse_invalid_utf8(records, self.text, offset, self.label)
+                if "conversion error" in message and attempt + 1 < len(attempts):
+                    continue  # the known types do not fit these records: infer their own
+                where = self.text.position(offset)
+                hint = " (a type declared in 'schema')" if "conversion error" in message and declared else ""
+                raise CsvDataError(
+                    f"{self.label} is not valid csv{hint}: {message} (in the rows from {where})"
+                ) from None
+            if any(pa.types.is_binary(f.type) for f in table.schema):
+                _refuse_invalid_utf8(records, self.text, offset, self.label)
+            return table
+        raise AssertionError("unreachable")
+
+
+_POOL = None
+
+
+def _runs_pool():
+    """Threads that parse the runs of a quoted piece side by side (Arrow releases the GIL while parsing)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="etl-csv-run")
+    return _POOL
 
 
 def column_names(header: list[str]) -> list[str]:
@@ -234,39 +335,6 @@ def column_names(header: list[str]) -> list[str]:
             candidate = f"{name}_{count}"
         names.append(candidate)
     return names
-
-
-def _parse_piece(piece, text, offset, names, known, declared, parse, label) -> pa.Table:
-    """One piece as a table: first with the known types, then (if they do not fit) with its own."""
-    import pyarrow.csv as pacsv
-
-    read = pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE)
-    forced = {f.name: f.type for f in known or () if not pa.types.is_null(f.type)} | declared
-    attempts = [forced, declared] if forced != declared else [declared]
-    for attempt, types in enumerate(attempts):
-        # As PostgreSQL's COPY reads CSV: an unquoted empty field is NULL, a quoted "" is an empty string.
-        convert = pacsv.ConvertOptions(
-            strings_can_be_null=True, quoted_strings_can_be_null=False, column_types=types
-        )
-        try:
-            table = pacsv.read_csv(piece, read_options=read, parse_options=parse, convert_options=convert)
-        except pa.ArrowInvalid as exc:
-            message = str(exc)
-            if "Empty CSV" in message:
-                return pa.table({})
-            if "UTF8" in message or "utf8" in message.lower():
-                _refuse_invalid_utf8(piece, text, offset, label)
-            if "conversion error" in message and attempt + 1 < len(attempts):
-                continue  # the known types do not fit this piece: infer its own
-            where = text.position(offset)
-            hint = " (a type declared in 'schema')" if "conversion error" in message and declared else ""
-            raise CsvDataError(
-                f"{label} is not valid csv{hint}: {message} (in the rows from {where})"
-            ) from None
-        if any(pa.types.is_binary(f.type) for f in table.schema):
-            _refuse_invalid_utf8(piece, text, offset, label)
-        return table
-    raise AssertionError("unreachable")
 
 
 def _refuse_invalid_utf8(piece: pa.Buffer, text: SourceText, offset: int, label: str) -> None:
