@@ -93,7 +93,10 @@ class CredentialAdmin(OrganizationScopedAdmin):
             except Exception as exc:  # the message names the credential; decrypt errors carry no secret
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
-            credential.save(update_fields=["encrypted_data", "encryption_key_id"])
+            # One UPDATE, as rotate_credentials does: no audit-trail version, so history holds no token.
+            Credential.objects.filter(pk=credential.pk).update(
+                encrypted_data=credential.encrypted_data, encryption_key_id=credential.encryption_key_id
+            )
             count += 1
         self.message_user(request, f"Re-encrypted {count} credential(s).", messages.SUCCESS)
 
