@@ -151,8 +151,14 @@ class WatermarkTracker:
                 if self.column not in batch.schema.names:
                     raise StepFailure(f"watermark column {self.column!r} is not in the extracted columns")
                 value = pc.max(batch.column(self.column)).as_py()
-                if value is not None and (self.maximum is None or value > self.maximum):
-                    self.maximum = value
+                try:
+                    if value is not None and (self.maximum is None or value > self.maximum):
+                        self.maximum = value
+                except TypeError:  # the column widened across batches (say int64 to string)
+                    raise StepFailure(
+                        f"watermark column {self.column!r} holds values of different kinds in one run "
+                        f"({self.maximum!r} and {value!r}); declare its type in 'schema'"
+                    ) from None
             yield batch
 
     def newer(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -270,3 +270,28 @@ def test_empty_batch_from_a_parquet_file_carries_its_schema(file_root, make_run,
     pq.write_table(schema.empty_table(), file_root / "none.parquet")
     manifest = execute(extract(make_run, file_runtime(file_root, "parquet"), path="none.parquet"))
     assert schema_of(manifest) == {"id": "int64", "price": "decimal128(8, 2)"}
+
+
+def test_object_storage_csv_in_its_declared_encoding_with_multiline_fields(
+    s3_bucket, make_run, execute, staging
+):
+    from tests.support.servers import cloud_runtime
+
+    body = 'id,note\n1,"Grüße\naus Köln"\n2,"a ""quoted"" word"\n'.encode("cp1252")
+    s3_bucket["client"].put_object(Bucket=s3_bucket["name"], Key="landing/notes.csv", Body=body)
+    manifest = execute(extract(make_run, cloud_runtime(s3_bucket), path="notes.csv", encoding="cp1252"))
+    table = staging.reader(manifest["outputs"][0]["uri"]).to_table()
+    assert table.column("note").to_pylist() == ["Grüße\naus Köln", 'a "quoted" word']
+    with pytest.raises(
+        Exception, match=r"object 'landing/notes.csv': bytes fc are not valid utf-8 at line 2"
+    ):
+        execute(extract(make_run, cloud_runtime(s3_bucket), run_id="r2", path="notes.csv"))
+
+
+def test_watermark_column_of_mixed_kinds_fails_naming_it(file_root, make_run, execute, monkeypatch):
+    from django_etl.dataplane import formats
+
+    monkeypatch.setattr(formats, "CSV_PIECE", 16)
+    (file_root / "w.csv").write_text("id,seq\n1,1\n2,2\n3,3\n4,4\n5,five\n")
+    with pytest.raises(StepFailure, match="watermark column 'seq' holds values of different kinds"):
+        execute(extract(make_run, file_runtime(file_root), path="w.csv", watermark_column="seq"))
