@@ -105,6 +105,9 @@ def _notify_as_teardown(spec: dict[str, Any], tasks: dict, dag: DAG) -> None:
         )
         for teardown in teardowns:
             teardown >> outcome
+        # A teardown too, so marking the run failed does not skip it (Airflow skips only normal tasks), and one
+        # whose failure fails the run.
+        outcome.as_teardown(on_failure_fail_dagrun=True)
 
 
 def _seconds(value: int | None) -> timedelta | None:

@@ -3,7 +3,8 @@
 A final notify step is a teardown (builder.py): Airflow runs it whatever happened upstream and leaves it out of
 the run's state. When a run is marked failed while steps are still to run, Airflow skips those steps and lets
 the teardown finish; its skipped leaves then count as done and the run would be settled as a success. This
-task runs last (trigger rule ``all_done``) and fails when any step did not succeed, so the run ends failed.
+task runs last, as a teardown itself (so the mark does not skip it) with ``on_failure_fail_dagrun``, and fails
+when any step did not succeed, so the run ends failed.
 It is no pipeline step: write-back does not record it (docs/dag-mapping.md).
 """
 
@@ -22,7 +23,6 @@ class RunOutcomeOperator(BaseOperator):
     ui_color = "#eeeeee"
 
     def __init__(self, *, ignore: list[str], **kwargs: Any) -> None:
-        kwargs.setdefault("trigger_rule", "all_done")
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.ignore = list(ignore)

@@ -172,7 +172,7 @@ def test_build_dag_final_notify_is_a_teardown_that_runs_after_failures():
     assert not dag.get_task("clean").is_teardown
     # The run-outcome task after the teardown fails a run that was stopped (marked failed) before its end.
     outcome = dag.get_task("etl__run_outcome")
-    assert outcome.upstream_task_ids == {"notify"} and outcome.trigger_rule == "all_done"
+    assert outcome.upstream_task_ids == {"notify"} and outcome.is_teardown and outcome.on_failure_fail_dagrun
 
 
 def test_build_dag_notify_with_downstream_steps_keeps_default_trigger_rule():
