@@ -27,6 +27,21 @@ class CsvDataError(ValueError):
     """Bytes a CSV file may not hold, or a quote that never closes; the message names file, line and offset."""
 
 
+def text_codec(encoding: str) -> codecs.CodecInfo:
+    """The codec of a text encoding; ValueError for unknown names and for bytes-to-bytes codecs.
+
+    ``zlib``, ``bz2``, ``base64`` and friends are codecs too: a tenant's file "decoded" with one of them
+    could expand without bound, so only codecs that turn bytes into text are encodings here.
+    """
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, cp1252, utf-16...)") from None
+    if not getattr(codec, "_is_text_encoding", True):
+        raise ValueError(f"{encoding!r} is not a text encoding (utf-8, latin-1, cp1252, utf-16...)")
+    return codec
+
+
 def record_end(data: bytes, delimiter: int) -> int:
     """The offset just past the last record of ``data`` that ends in a newline outside quotes (0: none).
 
@@ -191,9 +206,9 @@ class SourceText:
         chunk_size: int,
     ) -> None:
         try:
-            self.codec = codecs.lookup(encoding)
-        except LookupError:
-            raise CsvDataError(f"{label}: unknown encoding {encoding!r}") from None
+            self.codec = text_codec(encoding)
+        except ValueError as exc:
+            raise CsvDataError(f"{label}: {exc}") from None
         self.handle = handle
         self.label = label
         self.reopen = reopen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -12,7 +11,14 @@ import pyarrow as pa
 
 from django_etl.configmodel import FileFormat
 from django_etl.dataplane.batches import empty_batch, widen_schema
-from django_etl.dataplane.csvpieces import CsvDataError, SourceText, open_quote, record_end, split_records
+from django_etl.dataplane.csvpieces import (
+    CsvDataError,
+    SourceText,
+    open_quote,
+    record_end,
+    split_records,
+    text_codec,
+)
 
 FORMATS: tuple[str, ...] = get_args(FileFormat)
 # Bytes per CSV/JSON block: big enough for the multi-threaded parser, small enough to keep memory flat.
@@ -110,7 +116,7 @@ def read_jsonl(source: str | BinaryIO, *, batch_size: int, encoding: str) -> Ite
     import pyarrow.json as pajson
 
     stream = pa.input_stream(source) if isinstance(source, str) else source
-    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+    if text_codec(encoding).name not in ("utf-8", "utf-8-sig"):
         stream = pa.transcoding_input_stream(
             stream if isinstance(stream, pa.NativeFile) else pa.PythonFile(stream), encoding, "utf-8"
         )
@@ -120,7 +126,9 @@ def read_jsonl(source: str | BinaryIO, *, batch_size: int, encoding: str) -> Ite
         if "Empty JSON" in str(exc):
             return  # an empty file: no rows, no columns
         raise
-    yield from _rechunk(reader, batch_size)
+    for batch in _rechunk(reader, batch_size):
+        batch.validate(full=True)  # Arrow's JSON reader does not check UTF-8: bytes must not pass as text
+        yield batch
 
 
 def read_csv(

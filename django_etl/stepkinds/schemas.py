@@ -46,7 +46,9 @@ class ExtractConfig(StepOptions):
     format: FileFormat | None = None
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = Field(
-        "utf-8", min_length=1, description="The files' character encoding (utf-8, latin-1, cp1252, utf-16...)."
+        "utf-8",
+        min_length=1,
+        description="The files' character encoding (utf-8, latin-1, cp1252, utf-16...).",
     )
     # API connectors
     endpoint: str | None = None
@@ -66,12 +68,9 @@ class ExtractConfig(StepOptions):
     @field_validator("encoding")
     @classmethod
     def known_encoding(cls, encoding: str) -> str:
-        import codecs
+        from django_etl.dataplane.csvpieces import text_codec
 
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ValueError(f"unknown encoding {encoding!r} (utf-8, latin-1, cp1252, utf-16...)") from None
+        text_codec(encoding)  # ValueError: unknown, or not a text encoding (zlib, base64...)
         return encoding
 
     @field_validator("schema_")
