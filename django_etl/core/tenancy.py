@@ -46,13 +46,20 @@ class TenantAdminSite(admin.AdminSite):
     login_form = MemberAuthenticationForm
     index_template = "admin/etl_index.html"  # the organization dashboard above the app list (runs/console.py)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Context for the home page, added by the apps' admin modules (runs/admin.py: the dashboard), so that
+        # this module, which every admin imports, imports none of them.
+        self.index_sections: list = []
+
     def has_permission(self, request) -> bool:
         return permissions.may_use_admin(request.user)
 
     def index(self, request, extra_context=None):
-        from django_etl.runs.console import dashboard_context  # models load after the site is created
-
-        return super().index(request, {**dashboard_context(request), **(extra_context or {})})
+        context = {}
+        for section in self.index_sections:
+            context.update(section(request))
+        return super().index(request, {**context, **(extra_context or {})})
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

@@ -10,6 +10,11 @@ from django_etl.pipelines.admin_actions import rerun_failed_tasks
 from django_etl.runs import console, display
 from django_etl.runs.models import PipelineRun, TaskRun
 
+# The organization dashboard on the admin's home page (core/tenancy.py's TenantAdminSite.index).
+_home_sections = getattr(admin.site, "index_sections", None)
+if _home_sections is not None and console.dashboard_context not in _home_sections:
+    _home_sections.append(console.dashboard_context)
+
 
 @admin.register(PipelineRun)
 class PipelineRunAdmin(ReadOnlyAdmin):
