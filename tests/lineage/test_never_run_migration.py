@@ -1,4 +1,4 @@
-"""runs.0003: task runs stored before issue 17 that never ran lose the start Airflow stamped on them."""
+"""lineage.0002: task runs stored before issue 17 that never ran lose the start Airflow stamped on them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_never_run_migration_clears_only_tasks_that_never_ran(pipeline, make_ste
 
     from django_etl.runs.models import PipelineRun, TaskRun
 
-    migration = importlib.import_module("django_etl.runs.migrations.0003_never_run_tasks_have_no_start")
+    migration = importlib.import_module("django_etl.lineage.migrations.0002_never_run_tasks_have_no_start")
     run = PipelineRun.objects.create(pipeline=pipeline, status="failed", started_at=T0, trigger_type="manual")
     steps = [make_step(f"step {n}", "notify", {"email": ["a@example.com"]}, n) for n in range(3)]
     rows = {

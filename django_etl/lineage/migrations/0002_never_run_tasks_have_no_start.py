@@ -1,7 +1,8 @@
 """Clear the start of task runs that never ran: Airflow stamps one on tasks it skips or marks upstream-failed.
 
 Write-back copied it until lineage issue 17 (docs/partitioning.md: such a task never has a ``started_at``);
-their durations then misled. A task that never ran was never queued, so its recorded try number is 0; a task
+their durations then misled. It lives with lineage (that issue's data fix) and needs only ``runs.0001``, so the
+runs app's own chain stays as it is. A task that never ran was never queued, so its recorded try number is 0; a task
 that raised AirflowSkipException did run (try 1 or more) and keeps its start. Going back leaves the rows as they
 are: the stamps Airflow invented are not worth restoring.
 """
@@ -30,14 +31,15 @@ def clear_start(apps, schema_editor):
         status__in=NEVER_RUN,
         started_at__isnull=False,
     )
-    migrate_in_chunks(queryset, process, name="runs.0003_never_run_tasks_have_no_start")
+    migrate_in_chunks(queryset, process, name="lineage.0002_never_run_tasks_have_no_start")
 
 
 class Migration(migrations.Migration):
     atomic = False  # each chunk commits on its own (django_etl/migrations_kit/chunked.py)
 
     dependencies = [
-        ("runs", "0002_task_runs_status_run_idx"),
+        ("lineage", "0001_initial"),
+        ("runs", "0001_initial"),
     ]
 
     operations = [ResumableRunPython(clear_start, migrations.RunPython.noop)]
