@@ -56,3 +56,10 @@ def test_test_resolver_answers_only_its_table(dns):
     assert netpolicy.resolve("localhost", 80) == ["127.0.0.1", "::1"]
     with pytest.raises(socket.gaierror):
         netpolicy.resolve("example.com", 443)  # a real name: never looked up in the suite
+
+
+def test_guard_refuses_a_real_dns_lookup():
+    with pytest.raises(netguard.OffLoopback, match=r"DNS lookup of 'example\.com'"):
+        socket.getaddrinfo("example.com", 443)
+    assert netguard.GUARD.take() == ["DNS lookup of 'example.com'"]
+    assert socket.getaddrinfo("localhost", 80)  # /etc/hosts: no query leaves the machine

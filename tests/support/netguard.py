@@ -5,7 +5,8 @@ Two parts, active for the whole suite (``tests/conftest.py`` loads this plugin):
   Airflow's clients, asyncio) and a check of each psycopg connection attempt (libpq connects in C, where
   no Python hook sees it; psycopg hands it the address first). A connection to anything but 127.0.0.0/8,
   ::1 or a Unix socket raises :class:`OffLoopback` before any packet leaves, and fails the test that made
-  it even if the code under test swallowed the error;
+  it even if the code under test swallowed the error. Python's name lookups of names /etc/hosts does not
+  answer (they would reach the DNS resolver) are refused the same way;
 - **the test resolver**: the network policy's one lookup function (``netpolicy.resolve``) answers from a table
   (fixture ``dns``) instead of DNS: IP literals and ``localhost`` as themselves, names a test maps, and
   every other name "does not resolve". It maps names to addresses without contacting them.
@@ -19,6 +20,7 @@ import ipaddress
 import socket
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +63,42 @@ def is_loopback(host: str) -> bool:
     return any(ip in network for network in LOOPBACK)
 
 
+def _hosts_file_names() -> frozenset[str]:
+    """Names /etc/hosts answers (looked up without a DNS query), and this machine's own name."""
+    names = {"localhost", socket.gethostname().lower()}
+    try:
+        for line in Path("/etc/hosts").read_text().splitlines():
+            names.update(word.lower() for word in line.split("#", 1)[0].split()[1:])
+    except OSError:
+        pass
+    return frozenset(names)
+
+
+LOCAL_NAMES = _hosts_file_names()
+LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex"}
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _audit(event: str, args: tuple) -> None:
+    if event in LOOKUPS:
+        # A name outside /etc/hosts would be sent to the DNS resolver, which is not on loopback here.
+        host = args[0]
+        if isinstance(host, bytes):
+            host = host.decode(errors="replace")
+        if host and not _is_literal(str(host)) and str(host).lower().rstrip(".") not in LOCAL_NAMES:
+            GUARD.refuse(f"DNS lookup of {host!r}")
+        return
+    if event == "socket.gethostbyaddr":
+        if not is_loopback(str(args[0])) and str(args[0]).lower() not in LOCAL_NAMES:
+            GUARD.refuse(f"reverse DNS lookup of {args[0]!r}")
+        return
     if event != "socket.connect":
         return
     sock, address = args
