@@ -94,8 +94,7 @@ class Setting:
 
 def var_dir() -> Path:
     """Embedded state (SQLite database, local staging, the demo's Airflow home): one git-ignored folder."""
-    raw = os.environ.get("ETL_VAR_DIR", "").strip()
-    return Path(raw) if raw else BASE_DIR / "var"
+    return SETTINGS["ETL_VAR_DIR"].from_environment()
 
 
 _DECLARED = [

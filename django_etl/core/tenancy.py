@@ -114,8 +114,8 @@ def choices_for(request, queryset, perms):
     return permissions.permitted(queryset, request.user, perms)
 
 
-class TenantAdminMixin:
-    """Role permissions, object by object, and the user's organizations only, for a ModelAdmin."""
+class RoleScopedMixin:
+    """What a ModelAdmin and an inline share: the role decides, object by object; only permitted rows and choices."""
 
     formfield_overrides = JSON_FIELDS
 
@@ -126,9 +126,6 @@ class TenantAdminMixin:
         return self.has_role_permission(request, "view", obj) or self.has_role_permission(
             request, "change", obj
         )
-
-    def has_add_permission(self, request) -> bool:
-        return self.has_role_permission(request, "add")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return self.has_role_permission(request, "change", obj)
@@ -142,19 +139,26 @@ class TenantAdminMixin:
             queryset, request.user, [codename("view", self.opts), codename("change", self.opts)]
         )
 
-    def get_object(self, request, object_id, from_field=None):
-        # Another organization's object answers exactly as a missing one: 404, not a redirect or a 403.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(f"No {self.opts.verbose_name} with this id.")
-        return obj
-
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if formfield is not None and getattr(formfield, "queryset", None) is not None:
             perms = [codename("add", self.opts), codename("change", self.opts)]
             formfield.queryset = choices_for(request, formfield.queryset, perms)
         return formfield
+
+
+class TenantAdminMixin(RoleScopedMixin):
+    """Role permissions, object by object, and the user's organizations only, for a ModelAdmin."""
+
+    def has_add_permission(self, request) -> bool:
+        return self.has_role_permission(request, "add")
+
+    def get_object(self, request, object_id, from_field=None):
+        # Another organization's object answers exactly as a missing one: 404, not a redirect or a 403.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        return obj
 
     def get_list_filter(self, request):
         return [scoped_list_filter(self.model, item) for item in super().get_list_filter(request)]
@@ -218,38 +222,11 @@ class ReadOnlyAdmin(OrganizationScopedAdmin):
         return False
 
 
-class ScopedInlineMixin:
+class ScopedInlineMixin(RoleScopedMixin):
     """An inline checks the role in the parent object's organization and offers only the user's objects."""
 
-    formfield_overrides = JSON_FIELDS
-
-    def _has(self, request, verb: str, obj) -> bool:
-        return request.user.has_perm(codename(verb, self.opts), obj)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._has(request, "view", obj) or self._has(request, "change", obj)
-
     def has_add_permission(self, request, obj=None) -> bool:
-        return self._has(request, "add", obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._has(request, "change", obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._has(request, "delete", obj)
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        return permissions.permitted(
-            queryset, request.user, [codename("view", self.opts), codename("change", self.opts)]
-        )
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if formfield is not None and getattr(formfield, "queryset", None) is not None:
-            perms = [codename("add", self.opts), codename("change", self.opts)]
-            formfield.queryset = choices_for(request, formfield.queryset, perms)
-        return formfield
+        return self.has_role_permission(request, "add", obj)
 
 
 class ScopedTabularInline(ScopedInlineMixin, admin.TabularInline):
