@@ -5,7 +5,7 @@ when it fails everything is lost. :func:`migrate_in_chunks` walks a queryset in 
 ``chunk_size`` rows at a time; each chunk's changes and the cursor (the last key done) commit together in the
 small table ``etl_migration_cursors``, so a run that stops (an error, a lock timeout, a killed process) starts
 again after the last committed chunk, and no chunk is done twice. The cursor row is deleted when the walk
-ends. Use it from ``ResumableRunPython`` (a ``RunPython`` that ``migrate`` retries after a lock timeout) in a
+ends, and the table with it once no other walk has a cursor there, so a finished migration leaves no trace. Use it from ``ResumableRunPython`` (a ``RunPython`` that ``migrate`` retries after a lock timeout) in a
 migration with ``atomic = False`` (see docs/migrations.md)::
 
     def backfill(apps, schema_editor):
@@ -97,6 +97,7 @@ def migrate_in_chunks(
         if progress:
             progress(report)
     delete_cursor(connection, name)
+    drop_cursor_table_if_unused(connection)
     return report
 
 
@@ -145,3 +146,12 @@ def write_cursor(connection, name: str, position: str, done: int) -> None:
 def delete_cursor(connection, name: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {connection.ops.quote_name(CURSOR_TABLE)} WHERE name = %s", [name])
+
+
+def drop_cursor_table_if_unused(connection) -> None:
+    """The cursor table is bookkeeping of walks under way: once none is, it goes (unapplying leaves no table)."""
+    table = connection.ops.quote_name(CURSOR_TABLE)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        if cursor.fetchone()[0] == 0:
+            cursor.execute(f"DROP TABLE {table}")

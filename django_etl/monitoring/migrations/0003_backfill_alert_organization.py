@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from django_etl.migrations_kit.chunked import CURSOR_TABLE, ResumableRunPython, migrate_in_chunks
-
-
-def drop_cursor_table_if_unused(connection) -> None:
-    """The walk's cursor table is bookkeeping of a running walk: once no walk is under way, leave no trace."""
-    table = connection.ops.quote_name(CURSOR_TABLE)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {table}")
-        if cursor.fetchone()[0] == 0:
-            cursor.execute(f"DROP TABLE {table}")
+from django_etl.migrations_kit.chunked import ResumableRunPython, migrate_in_chunks
 
 
 def fill_organization(apps, schema_editor):
@@ -38,7 +29,6 @@ def fill_organization(apps, schema_editor):
 
     queryset = Alert.objects.using(alias).filter(organization__isnull=True, pipeline_run__isnull=False)
     migrate_in_chunks(queryset, process, name="monitoring.0003_backfill_alert_organization")
-    drop_cursor_table_if_unused(schema_editor.connection)
 
 
 def clear_organization(apps, schema_editor):
@@ -53,7 +43,6 @@ def clear_organization(apps, schema_editor):
         Alert.objects.using(alias).bulk_update(rows, ["organization"])
 
     migrate_in_chunks(queryset, process, name="monitoring.0003_backfill_alert_organization.reverse")
-    drop_cursor_table_if_unused(schema_editor.connection)
 
 
 class Migration(migrations.Migration):
