@@ -1,7 +1,7 @@
 """Regenerate a pipeline's DAG file when it or its steps are saved or deleted, once the transaction commits.
 
 For a dags folder on the same machine as Django (the default). Set ETL_REGENERATE_ON_SAVE=false when
-Airflow reads its dags from elsewhere: the maintenance DAG (airflow_plugin/maintenance.py) keeps that in
+Airflow reads its dags from elsewhere: the maintenance DAG (airflow_plugin/maintenance/) keeps that in
 sync. A failure here never reaches the admin's save: the pipeline keeps its previous good file and the
 problems are logged (generate_dags and the maintenance DAG report them too).
 """
