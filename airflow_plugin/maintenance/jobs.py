@@ -46,7 +46,9 @@ class DjangoJobOperator(BaseOperator):
 
     ui_color = "#fdf1e8"
 
-    def __init__(self, *, callable_path: str, job_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, callable_path: str, job_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.callable_path = callable_path
         self.job_kwargs = dict(job_kwargs or {})
