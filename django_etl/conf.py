@@ -46,6 +46,13 @@ def parse_seconds(raw: str) -> float:
     return seconds
 
 
+def parse_hours(raw: str) -> float:
+    hours = float(raw)
+    if not hours > 0:
+        raise ValueError("must be a number of hours, more than zero")
+    return hours
+
+
 def parse_text(raw: str) -> str:
     return raw.strip()
 
@@ -189,6 +196,24 @@ _DECLARED = [
         lambda: 5.0,
         parse_seconds,
         "Seconds a task, callback or the scheduler waits for one write-back to Django.",
+    ),
+    Setting(
+        "ETL_RECORDER_DATABASE_URL",
+        lambda: "",
+        parse_text,
+        "Database URL write-back connects to instead of DATABASE_URL (a connection pooler); empty: the same.",
+    ),
+    Setting(
+        "ETL_CATCHUP_SCHEDULE",
+        lambda: "*/10 * * * *",
+        parse_text,
+        "Schedule of the catch-up DAG that fills write-back gaps from Airflow's REST API; 'off': manual.",
+    ),
+    Setting(
+        "ETL_CATCHUP_WINDOW_HOURS",
+        lambda: 24.0,
+        parse_hours,
+        "How far back (hours of a DAG run's last change in Airflow) the catch-up reconciler looks.",
     ),
     Setting(
         "ETL_DUCKDB_MEMORY_LIMIT",
