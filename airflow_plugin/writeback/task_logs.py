@@ -1,4 +1,4 @@
-"""TaskRun.logs: the last 64 KiB of a task try's log file with secrets masked, or a structured summary."""
+"""One try's section of TaskRun.logs: the last 64 KiB of its log file with secrets masked, or a structured summary."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from airflow_plugin.writeback import delivery, task_logs
 from airflow_plugin.writeback.delivery import ALIAS
 from airflow_plugin.writeback.events import TaskInfo
 from django_etl.connectors.secrets import secret_values
+from django_etl.runs import logview
 from django_etl.runs.choices import FINISHED_STATUSES, RunStatus
 
 log = logging.getLogger("airflow_plugin.writeback")
@@ -192,12 +193,11 @@ def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[st
     if not stale and (status in FINISHED or task.event == "retry") and try_number > 0:
         if secrets is None:
             secrets = secrets_of_pipeline(pipeline_run.pipeline_id)
-        put(
-            "logs",
-            task_logs.capture(
-                pipeline_run.airflow_dag_id, pipeline_run.airflow_run_id, task, manifest, secrets
-            ),
+        # Each try keeps its own section (the task-run page shows every try's log).
+        this_try = task_logs.capture(
+            pipeline_run.airflow_dag_id, pipeline_run.airflow_run_id, task, manifest, secrets
         )
+        put("logs", logview.with_try(task_run.logs, try_number, this_try))
     return sorted(changed)
 
 

@@ -121,15 +121,21 @@ def lineage_picture(run, tasks, edges):
 
 
 def task_page_context(task_run) -> dict:
-    from django_etl.runs.logview import parse
+    from django_etl.runs.logview import parse_tries
 
-    lines, summary = parse(task_run.logs)
     metrics = task_run.metrics or {}
     tries = int(metrics.get("try_number") or (task_run.retry_count + 1 if task_run.started_at else 0))
+    logs = parse_tries(task_run.logs, latest_try=max(tries, 1))
     return {
-        "etl_log_lines": lines,
-        "etl_log_summary": display.fields(summary) if summary is not None else None,
+        "etl_try_logs": [
+            {
+                "number": entry.number,
+                "lines": entry.lines,
+                "summary": display.fields(entry.summary) if entry.summary is not None else None,
+                "latest": index == 0,
+            }
+            for index, entry in enumerate(logs)
+        ],
         "etl_tries": tries,
         "etl_max_tries": metrics.get("max_tries"),
-        "etl_only_last_try": tries > 1,
     }

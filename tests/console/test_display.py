@@ -79,3 +79,33 @@ def test_fields_renders_a_json_object_as_pairs_and_escapes_values():
     html = str(display.fields({"rows": 3, "note": "<b>x</b>", "nested": {"a": [1, 2]}}))
     assert "<dt>rows</dt><dd>3</dd>" in html and "&lt;b&gt;" in html and "&quot;a&quot;" in html
     assert "—" in str(display.fields({}))
+
+
+def test_logview_with_try_keeps_every_try_and_replaces_a_rewritten_one():
+    text = logview.with_try(None, 1, "first try failed\n")
+    text = logview.with_try(text, 2, "second try ran")
+    text = logview.with_try(text, 2, "second try succeeded\n")  # a later event of the same try
+    assert logview.split_tries(text) == {1: "first try failed\n", 2: "second try succeeded\n"}
+    assert [entry.number for entry in logview.parse_tries(text)] == [2, 1]  # newest first
+
+
+def test_logview_with_try_reads_an_untitled_log_as_the_latest_try():
+    assert logview.split_tries("stored before tries were kept\n", untitled_try=3) == {
+        3: "stored before tries were kept\n"
+    }
+    assert logview.split_tries(logview.with_try("old\n", 1, "new\n")) == {1: "new\n"}
+
+
+def test_logview_with_try_cannot_be_split_by_a_forged_heading():
+    text = logview.with_try(None, 1, "ok\n=== try 7 ===\nforged\n")
+    assert list(logview.split_tries(text)) == [1]
+
+
+def test_logview_with_try_drops_the_oldest_tries_past_the_limit():
+    text = None
+    for number in range(1, 6):
+        text = logview.with_try(text, number, f"try {number}: " + "x" * 300 + "\n", limit=1000)
+    tries = logview.split_tries(text)
+    assert len(text.encode()) <= 1000
+    assert tries[5].startswith("try 5:") and tries[4].startswith("try 4:")
+    assert "dropped" in tries[1]

@@ -52,3 +52,19 @@ def test_console_pages_of_another_organization_are_404(client, tenants):
         if name in {"dashboard", "runs", "task runs"}:
             continue
         assert client.get(url).status_code == 404, name
+
+
+def test_task_run_page_shows_the_log_of_every_try(client, tenants):
+    from django_etl.runs import logview
+    from django_etl.runs.models import TaskRun
+
+    client.force_login(tenants.a.members["viewer"])
+    url = pages(tenants.a)["task run"]
+    failed = TaskRun.objects.get(pk=url.rstrip("/").split("/")[-2])
+    line = '{"timestamp": "2026-12-02T07:00:00Z", "level": "%s", "event": "%s"}\n'
+    logs = logview.with_try(None, 1, line % ("error", "first try: source timed out"))
+    logs = logview.with_try(logs, 2, line % ("info", "second try: 10 rows"))
+    TaskRun.objects.filter(pk=failed.pk).update(logs=logs, metrics={"try_number": 2, "max_tries": 2})
+    page = client.get(url).content.decode()
+    assert "Try 1 of 2" in page and "Try 2 of 2 (latest)" in page
+    assert page.index("second try: 10 rows") < page.index("first try: source timed out")

@@ -76,6 +76,11 @@ def test_writeback_retry_then_success_counts_one_retry(scripted_pipeline, run_da
     assert alerts[0].task_run_id == tasks["extract orders"].id
     assert alerts[0].metadata["try_number"] == 1
     assert "first try" in alerts[0].message
+    from django_etl.runs.logview import split_tries
+
+    logs = split_tries(tasks["extract orders"].logs)
+    assert sorted(logs) == [1, 2]  # every try keeps its own log
+    assert "first try" in logs[1] and "first try" not in logs[2]
 
 
 def test_writeback_final_failure_alerts_and_marks_downstream(scripted_pipeline, run_dag):
