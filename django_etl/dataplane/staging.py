@@ -42,11 +42,27 @@ def safe_name(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", value) or "_"
 
 
-def _s3_filesystem() -> pafs.S3FileSystem:
+def ensure_location(url: str | None = None) -> str:
+    """Create the staging folder, or the bucket of s3:// staging, when missing; returns the location.
+
+    Run once by a deployment's set-up (``python -m deploy.services init``): a fresh MinIO has no bucket.
+    """
+    url = (url or staging_url()).rstrip("/")
+    if not url.startswith("s3://"):
+        os.makedirs(os.path.abspath(url.removeprefix("file://")), exist_ok=True)
+        return url
+    bucket = url.removeprefix("s3://").split("/", 1)[0]
+    fs = _s3_filesystem(allow_bucket_creation=True)
+    if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+        fs.create_dir(bucket)
+    return url
+
+
+def _s3_filesystem(allow_bucket_creation: bool = False) -> pafs.S3FileSystem:
     # Staging's own keys (ETL_STAGING_S3_ACCESS_KEY_ID and its secret), passed explicitly; no connector uses
     # them, nor any ambient chain (objectstore.py). Without them: the AWS SDK's chain of the worker.
     endpoint = str(conf.value("ETL_STAGING_S3_ENDPOINT_URL"))
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"allow_bucket_creation": allow_bucket_creation}
     key_id, secret_key = (
         conf.value("ETL_STAGING_S3_ACCESS_KEY_ID"),
         conf.value("ETL_STAGING_S3_SECRET_ACCESS_KEY"),

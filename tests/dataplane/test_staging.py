@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from django_etl.dataplane.staging import Staging, safe_name
+from django_etl.dataplane.staging import Staging, ensure_location, safe_name
 from tests.support.servers import S3_KEY_ID, S3_SECRET
 
 RUN = "scheduled__2025-01-02T00:00:00+00:00"
@@ -114,3 +114,32 @@ def test_purge_staging_retention_defaults_to_the_setting(tmp_path, settings):
 def test_staging_url_comes_from_the_setting(tmp_path, settings):
     settings.ETL_STAGING_URL = str(tmp_path / "configured")
     assert Staging().root == str(tmp_path / "configured")
+
+
+def test_ensure_location_creates_a_missing_bucket_once(s3_server, settings):
+    import uuid
+
+    import boto3
+
+    settings.ETL_STAGING_S3_ENDPOINT_URL = s3_server
+    settings.ETL_STAGING_S3_ACCESS_KEY_ID, settings.ETL_STAGING_S3_SECRET_ACCESS_KEY = S3_KEY_ID, S3_SECRET
+    bucket = f"etl-fresh-{uuid.uuid4().hex[:8]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id=S3_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+    )
+    assert ensure_location(f"s3://{bucket}/staging") == f"s3://{bucket}/staging"
+    assert ensure_location(f"s3://{bucket}/staging/") == f"s3://{bucket}/staging"  # again: no error
+    assert bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}
+    staging = Staging(f"s3://{bucket}/staging")
+    info = staging.write_dataset(staging.dataset_dir("dag", RUN, "t1", "rows"), "rows", batches(3))
+    assert info.rows == 3 and info.uri.startswith(f"s3://{bucket}/staging/")
+
+
+def test_ensure_location_creates_a_local_folder(tmp_path):
+    target = tmp_path / "deep" / "staging"
+    assert ensure_location(str(target)) == str(target)
+    assert target.is_dir()
