@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from django.db import NotSupportedError
 from django.db.backends.utils import truncate_name
-from django.db.migrations.operations import AddIndex
+from django.db.migrations.operations import AddConstraint, AddIndex
 
 from django_etl.migrations_kit import catalog, events
 
@@ -161,3 +161,61 @@ def child_index_name(partition: str, table: str, parent_index: str, connection) 
     """task_runs_status_run_idx on task_runs_y2026m11 -> task_runs_y2026m11_status_run_idx (<= 63 chars)."""
     suffix = parent_index[len(table) + 1 :] if parent_index.startswith(f"{table}_") else parent_index
     return truncate_name(f"{partition}_{suffix}", connection.ops.max_name_length())
+
+
+class AddUniqueConstraintConcurrently(AddConstraint):
+    """A partial (conditional) unique constraint built as ``CREATE UNIQUE INDEX CONCURRENTLY``.
+
+    PostgreSQL enforces a ``UniqueConstraint(condition=...)`` with a unique index, which ``AddConstraint``
+    builds under a SHARE lock (every writer of the table waits for the build). This one builds it the way
+    ``AddIndexConcurrently`` builds an index (same resumption after an interrupted build, same model state as
+    ``AddConstraint``). Plain tables only: PostgreSQL has no concurrent build of a partitioned unique index.
+    """
+
+    retry_safe = True
+
+    def describe(self) -> str:
+        return f"{super().describe()} (concurrently)"
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        connection = schema_editor.connection
+        if not catalog.is_postgresql(connection):
+            schema_editor.add_constraint(model, self.constraint)
+            return
+        if self.constraint.condition is None or catalog.is_partitioned(connection, model._meta.db_table):
+            raise NotSupportedError(
+                f"AddUniqueConstraintConcurrently ({self.constraint.name}) builds partial unique indexes on "
+                "plain tables only"
+            )
+        ensure_not_in_transaction(schema_editor, self.constraint.name)
+        ConcurrentBuild(schema_editor, model, _UniqueIndex(self.constraint)).run()
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if not catalog.is_postgresql(schema_editor.connection):
+            schema_editor.remove_constraint(model, self.constraint)
+            return
+        ensure_not_in_transaction(schema_editor, self.constraint.name)
+        name = schema_editor.quote_name(self.constraint.name)
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}", params=None)
+
+
+class _UniqueIndex:
+    """What ConcurrentBuild needs of an index (a name, its SQL), for a partial unique constraint."""
+
+    def __init__(self, constraint) -> None:
+        self.constraint = constraint
+        self.name = constraint.name
+
+    def create_sql(self, model, schema_editor, concurrently: bool = False):
+        statement = self.constraint.create_sql(model, schema_editor)
+        if concurrently:
+            statement.template = statement.template.replace(
+                "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ", 1
+            )
+        return statement

@@ -39,6 +39,20 @@ class Alert(models.Model):
     is_resolved = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Additions to the seed (docs/data-model.md): the lifecycle of one problem (monitoring/lifecycle.py).
+    # Columns, not metadata keys: the admin sorts by last seen, and at most one open alert per condition is a
+    # partial unique index (what makes concurrent raisers update one alert instead of adding two).
+    condition_key = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The problem this alert is about (type, pipeline, step, …): while it is open, the same "
+        "condition updates it instead of adding an alert.",
+    )
+    occurrences = models.PositiveIntegerField(default=1, help_text="How many times the condition was seen.")
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the condition was last seen (the creation for older alerts)."
+    )
 
     objects = AlertQuerySet.as_manager()
 
@@ -48,12 +62,22 @@ class Alert(models.Model):
             models.Index(fields=["level", "-created_at"]),
             models.Index(fields=["is_resolved"]),
             models.Index(fields=["alert_type"]),
+            models.Index(fields=["-last_seen_at"], name="alerts_last_seen_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["condition_key"],
+                condition=models.Q(is_resolved=False) & ~models.Q(condition_key=""),
+                name="unique_open_alert_condition",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.get_alert_type_display()}: {self.message[:80]}"
 
     def save(self, *args, **kwargs) -> None:
+        if self.last_seen_at is None:
+            self.last_seen_at = timezone.now()
         # Whoever creates an alert for a run, it names the run's organization (bulk_create excepted).
         if self.organization_id is None and self.pipeline_run_id is not None:
             self.organization_id = (
