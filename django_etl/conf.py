@@ -140,6 +140,12 @@ _DECLARED = [
         "Schedule of the maintenance DAG that runs generate_dags (a no-op when nothing changed); 'off': manual.",
     ),
     Setting(
+        "ETL_CREDENTIAL_EXPIRY_SCHEDULE",
+        lambda: "0 6 * * *",
+        parse_text,
+        "Schedule of the etl_credential_expiry DAG (check_credentials: expiry warnings); 'off': manual.",
+    ),
+    Setting(
         "ETL_STAGING_URL",
         lambda: str(var_dir() / "staging"),
         parse_text,

@@ -2,10 +2,11 @@
 
 Each job (partition lifecycle, alert delivery, run checks, write-back catch-up) is a plain function in the Django
 room that owns it, tested on its own and also reachable from a management command; this module only schedules it.
-A DAG file in ``dags/`` is two lines::
+A DAG file in ``dags/`` is one call::
 
-    from airflow_plugin.maintenance.jobs import build_job_dag
-    dag = build_job_dag(JOBS["etl_partitions"])
+    dag = build_job_dag(Job(dag_id="etl_credential_expiry", display_name=..., description=...,
+                            callable_path="django_etl.monitoring.expiry:raise_expiry_warnings",
+                            schedule_setting="ETL_CREDENTIAL_EXPIRY_SCHEDULE"))
 
 The function is imported by dotted path inside ``execute()``, in the task process: parsing the DAG file imports
 neither Django nor the job's code.
@@ -13,6 +14,7 @@ neither Django nor the job's code.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,7 +59,9 @@ class DjangoJobOperator(BaseOperator):
         from django_etl.startup import setup_django
 
         setup_django()
-        return resolve(self.callable_path)(**self.job_kwargs)
+        result = resolve(self.callable_path)(**self.job_kwargs)
+        # A job's report is often a dataclass; XCom stores JSON.
+        return dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
 
 
 def resolve(callable_path: str):

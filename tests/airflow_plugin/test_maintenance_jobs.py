@@ -68,3 +68,48 @@ def test_job_dag_runs_the_function_with_django_set_up(airflow_db, transactional_
         path.unlink(missing_ok=True)
     assert run.state == "success"
     assert CALLS == [{"label": "nightly"}]
+
+
+def test_every_hand_written_dag_file_imports_in_a_dagbag(tmp_path):
+    """Each shipped housekeeping DAG file (dags/etl_*.py) parses without error and names the DAG it is named after."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    files = sorted((Path(__file__).resolve().parents[2] / "dags").glob("etl_*.py"))
+    assert files
+    for path in files:
+        shutil.copy(path, tmp_path)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    assert "etl_credential_expiry" in bag.dag_ids
+
+
+@pytest.mark.integration
+def test_credential_expiry_job_raises_each_warning_once(airflow_db, transactional_db, organization):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from django_etl.connectors.models import Credential
+    from django_etl.monitoring.models import Alert
+
+    Credential.objects.create_encrypted(
+        name="warehouse login",
+        organization=organization,
+        data={"password": "pw"},
+        expires_at=timezone.now() + dt.timedelta(days=2),
+    )
+    import shutil
+
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "etl_credential_expiry.py"
+    shutil.copy(Path(__file__).resolve().parents[2] / "dags" / "etl_credential_expiry.py", path)
+    try:
+        dag = runpy.run_path(str(path))["dag"]
+        assert dag.test().state == "success"
+        assert dag.test().state == "success"  # the next day's run: nothing new
+    finally:
+        path.unlink(missing_ok=True)
+    alerts = Alert.objects.filter(alert_type="credential_expiring", organization=organization)
+    assert alerts.count() == 1
+    assert "warehouse login" in alerts.get().message
