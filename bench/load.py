@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_etl.settings")
+# The benchmark's warehouse is the local server: the network policy refuses loopback unless allowed.
+os.environ.setdefault("ETL_NETWORK_ALLOW", "127.0.0.0/8,::1")
 
 COLUMNS = (
     "id bigint, customer_id bigint, quantity bigint, name text, city text, price double precision, "
