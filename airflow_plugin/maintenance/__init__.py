@@ -5,8 +5,8 @@ what generation depends on (``generator.fingerprint``: pipelines' ids, versions,
 connectors, the compiler's code, the folder's files) with the one the last generation left in the folder; when
 nothing changed it stops there. A pipeline that does not compile fails the run with the validation report,
 keeps its previous file (the generator never replaces a good file with a broken one) and raises an Alert in
-Django for that pipeline's organization (once per distinct report); any other failure raises a platform Alert
-(ETL_MAINTENANCE_ALERTS). Schedule: ETL_MAINTENANCE_SCHEDULE (a cron expression, default every 15 minutes —
+Django for that pipeline's organization (one open alert per pipeline, updated by a new report, resolved once it
+compiles); any other failure raises a platform Alert (ETL_MAINTENANCE_ALERTS). Schedule: ETL_MAINTENANCE_SCHEDULE (a cron expression, default every 15 minutes —
 saves regenerate at once, this only catches what they missed; "off" for manual runs only). The folder written
 is the worker's Django setting ETL_DAGS_FOLDER.
 """
@@ -58,6 +58,7 @@ class GenerateDagsOperator(BaseOperator):
         except Exception as exc:
             raise_platform_alert(exc)
             raise
+        resolve_compiled(summary)
         if not summary.ok:
             pipeline_alerts(summary)
             # Permanent until someone fixes the pipeline: retrying would only repeat the report.
@@ -86,14 +87,29 @@ def _alerts_on() -> bool:
     return bool(conf.value("ETL_MAINTENANCE_ALERTS"))
 
 
+def compile_condition(pipeline_key) -> str:
+    """The condition "this pipeline does not compile" (one open alert per pipeline, whatever the report)."""
+    from django_etl.monitoring.choices import AlertType
+    from django_etl.monitoring.lifecycle import condition_key
+
+    return condition_key(AlertType.PIPELINE_FAILED, pipeline_key, "compile")
+
+
+CRASH_CONDITION = f"pipeline_failed:{MAINTENANCE_DAG_ID}:crash"
+
+
 def pipeline_alerts(summary) -> int:
-    """One Alert per pipeline that does not compile, for its organization; a repeated report adds none."""
+    """One open Alert per pipeline that does not compile, for its organization; a new report updates it.
+
+    The report's hash is the event: the same report on every 15-minute run counts once; pipelines that
+    compile again have their alert resolved. Returns how many alerts were created.
+    """
     if not _alerts_on():
         return 0
     import hashlib
 
     from django_etl.monitoring.choices import AlertLevel, AlertType
-    from django_etl.monitoring.models import Alert
+    from django_etl.monitoring.lifecycle import raise_alert
     from django_etl.pipelines.models import Pipeline
 
     created = 0
@@ -103,24 +119,33 @@ def pipeline_alerts(summary) -> int:
     for label, report in summary.failed.items():
         pipeline = by_label.get(label)
         text = "\n".join(str(problem) for problem in report)
-        key = f"maintenance:{pipeline.pk if pipeline else label}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-        if Alert.objects.filter(alert_type=AlertType.PIPELINE_FAILED, metadata__event_key=key).exists():
-            continue
-        Alert.objects.create(
-            organization_id=pipeline.organization_id if pipeline else None,
+        pipeline_key = pipeline.pk if pipeline else label
+        key = f"maintenance:{pipeline_key}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        _, new = raise_alert(
             alert_type=AlertType.PIPELINE_FAILED,
             level=AlertLevel.ERROR,
-            message=f"Pipeline {label} does not compile; Airflow keeps running its previous DAG file:\n{text}"[
-                :4000
-            ],
+            condition_key=compile_condition(pipeline_key),
+            organization_id=pipeline.organization_id if pipeline else None,
+            message=f"Pipeline {label} does not compile; Airflow keeps running its previous DAG file:\n{text}",
             metadata={
                 "event_key": key,
                 "source": MAINTENANCE_DAG_ID,
                 "pipeline_id": str(pipeline.pk) if pipeline else None,
             },
         )
-        created += 1
+        created += int(new)
     return created
+
+
+def resolve_compiled(summary) -> int:
+    """Pipelines that compile (again): their "does not compile" alerts are over; so is a crash alert."""
+    if not _alerts_on():
+        return 0
+    from django_etl.monitoring.lifecycle import CONDITION_CLEARED, resolve_alerts
+
+    failed = set(summary.failed)
+    keys = [compile_condition(p.pk) for p in summary.pipelines if f"{p.name} ({p.pk})" not in failed]
+    return resolve_alerts(condition_keys=[*keys, CRASH_CONDITION], how=CONDITION_CLEARED)
 
 
 def raise_platform_alert(exc: BaseException) -> None:
@@ -130,12 +155,13 @@ def raise_platform_alert(exc: BaseException) -> None:
     try:
         from django_etl.errors import first_line
         from django_etl.monitoring.choices import AlertLevel, AlertType
-        from django_etl.monitoring.models import Alert
+        from django_etl.monitoring.lifecycle import raise_alert
 
-        Alert.objects.create(
+        raise_alert(
             alert_type=AlertType.PIPELINE_FAILED,
             level=AlertLevel.CRITICAL,
-            message=f"The maintenance DAG {MAINTENANCE_DAG_ID} failed: {first_line(exc)}"[:4000],
+            condition_key=CRASH_CONDITION,
+            message=f"The maintenance DAG {MAINTENANCE_DAG_ID} failed: {first_line(exc)}",
             metadata={
                 "event_key": f"maintenance:crash:{first_line(exc)[:200]}",
                 "source": MAINTENANCE_DAG_ID,

@@ -1,4 +1,10 @@
-"""Alerts the recorder raises: failed tries, failed pipelines, failed data-quality checks; each exactly once."""
+"""Alerts the recorder raises and resolves: failed tries, failed pipelines, failing data-quality checks.
+
+Each goes through the lifecycle (``django_etl.monitoring.lifecycle``): one open alert per condition — a step's
+failures (``task_failed:<pipeline>:<step>``), a pipeline's failed runs (``pipeline_failed:<pipeline>``), one
+check of a step (``data_quality:<pipeline>:<step>:<check>``) — counted once per event, resolved by a later
+success (or a passing check), superseded when failed tasks are cleared and run again.
+"""
 
 from __future__ import annotations
 
@@ -14,23 +20,131 @@ LOAD_CHECKS = {"allow_empty", "schema_change"}
 LOAD_CHECK_DETAILS = ("columns", "added", "missing", "retyped", "on_schema_change")
 
 
-def ensure_alert(pipeline_run, task_run, *, alert_type, level, key, message, metadata) -> bool:
-    """Create the alert unless one with the same ``event_key`` exists for this run. True when created."""
-    from django_etl.monitoring.models import Alert
+def ensure_alert(pipeline_run, task_run, *, alert_type, level, key, condition, message, metadata) -> bool:
+    """Raise the alert of ``condition`` for event ``key`` through the lifecycle (monitoring/lifecycle.py).
 
-    alerts = Alert.objects.using(ALIAS)
-    if alerts.filter(pipeline_run=pipeline_run, alert_type=alert_type, metadata__event_key=key).exists():
-        return False
-    alerts.create(
-        pipeline_run=pipeline_run,
-        task_run=task_run,
-        organization_id=organization_of(pipeline_run),
+    An open alert of the same condition is updated (one more occurrence) instead of adding one; the same
+    event (``key``, within this run) reported twice counts once. True when a new alert was created.
+    """
+    from django_etl.monitoring.lifecycle import raise_alert
+
+    _, created = raise_alert(
         alert_type=alert_type,
         level=level,
-        message=message[:4000],
+        condition_key=condition,
+        message=message,
         metadata={**metadata, "event_key": key},
+        organization_id=organization_of(pipeline_run),
+        pipeline_run=pipeline_run,
+        task_run=task_run,
+        using=ALIAS,
     )
-    return True
+    return created
+
+
+def step_failure_condition(pipeline_run, step_id) -> str:
+    """TASK_FAILED's condition: the step fails (any try, any run) until a later success resolves it."""
+    from django_etl.monitoring.lifecycle import step_condition
+
+    return step_condition(AlertType.TASK_FAILED, pipeline_run.pipeline_id, step_id)
+
+
+def pipeline_failure_condition(pipeline_id) -> str:
+    from django_etl.monitoring.lifecycle import condition_key
+
+    return condition_key(AlertType.PIPELINE_FAILED, pipeline_id)
+
+
+def check_condition(pipeline_run, step_id, name: str) -> str:
+    from django_etl.monitoring.lifecycle import step_condition
+
+    return step_condition(AlertType.DATA_QUALITY, pipeline_run.pipeline_id, step_id, name)
+
+
+def resolve_step_failures(pipeline_run, step_ids) -> int:
+    """Steps succeeded: their open failure alerts raised by this run or an earlier one are resolved.
+
+    Alerts last seen in a later run stay open (a late success event of an older run resolves nothing).
+    """
+    from django_etl.monitoring.lifecycle import LATER_SUCCESS, resolve_alerts
+
+    return resolve_alerts(
+        condition_keys=[step_failure_condition(pipeline_run, step_id) for step_id in step_ids],
+        alerts=_not_newer_than(pipeline_run),
+        how=LATER_SUCCESS,
+        pipeline_run=pipeline_run,
+        using=ALIAS,
+    )
+
+
+def resolve_pipeline_failure(pipeline_run) -> int:
+    """The run succeeded: the pipeline's open PIPELINE_FAILED alert (of this or an earlier run) is resolved."""
+    from django_etl.monitoring.lifecycle import LATER_SUCCESS, resolve_alerts
+
+    return resolve_alerts(
+        condition_keys=[pipeline_failure_condition(pipeline_run.pipeline_id)],
+        alerts=_not_newer_than(pipeline_run),
+        how=LATER_SUCCESS,
+        pipeline_run=pipeline_run,
+        using=ALIAS,
+    )
+
+
+def supersede_step_failure(pipeline_run, task_run, task: TaskInfo) -> int:
+    """A new try of a step that had failed for good in this run: it was cleared and re-runs.
+
+    Its failure alert is resolved as superseded (the re-run raises its own if it fails again). A retry
+    follows a *retrying* failure, whose alert stays open and counts the next try.
+    """
+    from django_etl.monitoring.lifecycle import SUPERSEDED, resolve_alerts
+    from django_etl.monitoring.models import Alert
+
+    try_number = int(task.try_number or 0)
+    open_alerts = Alert.objects.using(ALIAS).filter(
+        condition_key=step_failure_condition(pipeline_run, task_run.pipeline_step_id),
+        is_resolved=False,
+        pipeline_run=pipeline_run,
+    )
+    superseded = [
+        alert.pk
+        for alert in open_alerts
+        if (alert.metadata or {}).get("final")
+        and int((alert.metadata or {}).get("try_number") or 0) < try_number
+    ]
+    if not superseded:
+        return 0
+    return resolve_alerts(
+        alerts=Alert.objects.using(ALIAS).filter(pk__in=superseded),
+        how=SUPERSEDED,
+        pipeline_run=pipeline_run,
+        note=f"task {task.task_id} cleared and run again (try {try_number})",
+        using=ALIAS,
+    )
+
+
+def supersede_run_failure(pipeline_run) -> int:
+    """A finished, unsuccessful run runs again (its tasks were cleared): its PIPELINE_FAILED alert is superseded."""
+    from django_etl.monitoring.lifecycle import SUPERSEDED, resolve_alerts
+    from django_etl.monitoring.models import Alert
+
+    return resolve_alerts(
+        condition_keys=[pipeline_failure_condition(pipeline_run.pipeline_id)],
+        alerts=Alert.objects.using(ALIAS).filter(pipeline_run=pipeline_run),
+        how=SUPERSEDED,
+        pipeline_run=pipeline_run,
+        note="the run's tasks were cleared and run again",
+        using=ALIAS,
+    )
+
+
+def _not_newer_than(pipeline_run):
+    from django.db.models import Q
+
+    from django_etl.monitoring.models import Alert
+
+    return Alert.objects.using(ALIAS).filter(
+        Q(pipeline_run__isnull=True) | Q(pipeline_run__started_at__lte=pipeline_run.started_at)
+    )
 
 
 def organization_of(pipeline_run) -> object:
@@ -65,8 +179,10 @@ def task_failure_alert(pipeline_run, task_run, run: RunInfo, task: TaskInfo, man
         alert_type=AlertType.TASK_FAILED,
         level=level,
         key=f"task_{kind}:{task.task_id}:{try_number}",
+        condition=step_failure_condition(pipeline_run, step.pk),
         message=message,
         metadata={
+            "final": not retrying,
             "dag_id": run.dag_id,
             "run_id": run.run_id,
             "task_id": task.task_id,
@@ -81,14 +197,19 @@ def task_failure_alert(pipeline_run, task_run, run: RunInfo, task: TaskInfo, man
 
 
 def quality_alerts(pipeline_run, task_run, task: TaskInfo, manifest: dict[str, Any] | None) -> None:
-    """DATA_QUALITY: one alert per failed check of a validate step's manifest (also when the step failed)."""
+    """DATA_QUALITY: one alert per failing check of a step (validate, load), open until the check passes.
+
+    A check that passes resolves its open alert (raised by this run or an earlier one).
+    """
     if not manifest:
         return
+    passed = []
     for check in manifest.get("checks") or []:
-        if check.get("passed", True):
-            continue
         step = task_run.pipeline_step
         name = check.get("name") or check.get("check") or "check"
+        if check.get("passed", True):
+            passed.append(check_condition(pipeline_run, step.pk, name))
+            continue
         severity = check.get("severity") or "error"
         dataset = ", ".join(i.get("dataset", "") for i in manifest.get("inputs") or [] if isinstance(i, dict))
         if check.get("check") in LOAD_CHECKS:
@@ -104,6 +225,7 @@ def quality_alerts(pipeline_run, task_run, task: TaskInfo, manifest: dict[str, A
             alert_type=AlertType.DATA_QUALITY,
             level=AlertLevel.ERROR if severity == AlertLevel.ERROR else AlertLevel.WARNING,
             key=f"data_quality:{task.task_id}:{name}",
+            condition=check_condition(pipeline_run, step.pk, name),
             message=message,
             metadata={
                 "task_id": task.task_id,
@@ -116,4 +238,14 @@ def quality_alerts(pipeline_run, task_run, task: TaskInfo, manifest: dict[str, A
                 "dataset": dataset,
                 **{k: check[k] for k in LOAD_CHECK_DETAILS if k in check},
             },
+        )
+    if passed:
+        from django_etl.monitoring.lifecycle import CONDITION_CLEARED, resolve_alerts
+
+        resolve_alerts(
+            condition_keys=passed,
+            alerts=_not_newer_than(pipeline_run),
+            how=CONDITION_CLEARED,
+            pipeline_run=pipeline_run,
+            using=ALIAS,
         )

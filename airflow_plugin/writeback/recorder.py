@@ -4,7 +4,8 @@ Entry points (``run_started``, ``task_event``, ``run_finished``, ``run_closed``)
 and the listener of this package; they never raise and wait at most ETL_RECORDER_TIMEOUT (``delivery``).
 Rows are keyed by Airflow's identity, so duplicate events, retries and re-runs update instead of adding:
 PipelineRun by (airflow_dag_id, airflow_run_id); TaskRun by (pipeline_run, pipeline_step, run_started_at);
-alerts by an ``event_key`` in their metadata; lineage by (source_task, target_task). See docs/write-back.md.
+alerts by their condition (one open alert per problem) and an ``event_key`` per event (counted once); lineage
+by (source_task, target_task). See docs/write-back.md and docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_plugin.writeback import delivery
+from airflow_plugin.writeback import alerts, delivery
 from airflow_plugin.writeback.alerts import ensure_alert, quality_alerts, task_failure_alert
 from airflow_plugin.writeback.delivery import ALIAS
 from airflow_plugin.writeback.events import RunInfo, TaskInfo
@@ -96,9 +97,12 @@ def record_run(run: RunInfo, spec: dict[str, Any] | None = None, *, cached: bool
                 return cache.put((run.dag_id, run.run_id), created)
         except IntegrityError:  # another process recorded it first
             existing = runs.get(**key)
+    previous_status = existing.status
     changed = _merge_run(existing, run, spec)
     if changed:
         existing.save(using=ALIAS, update_fields=changed)
+        if previous_status in _UNSUCCESSFUL and existing.status in _OPEN:
+            alerts.supersede_run_failure(existing)  # its failed tasks were cleared: the run goes again
     return cache.put((run.dag_id, run.run_id), existing)
 
 
@@ -115,6 +119,10 @@ def record_task(run: RunInfo, task: TaskInfo, spec: dict[str, Any] | None = None
         return
     if task.event in {"retry", "failure"}:
         task_failure_alert(pipeline_run, task_run, run, task, manifest)
+    elif task.event == "success":
+        alerts.resolve_step_failures(pipeline_run, [task_run.pipeline_step_id])
+    elif task.event == "execute" and int(task.try_number or 0) > 1:
+        alerts.supersede_step_failure(pipeline_run, task_run, task)
     quality_alerts(pipeline_run, task_run, task, manifest)
 
 
@@ -127,6 +135,7 @@ def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str
     known = rows_of_run(pipeline_run)
     manifests: dict[str, dict[str, Any]] = {}
     task_runs = {}
+    succeeded = []
     for task in tasks:
         manifest = read_manifest(run.dag_id, run.run_id, task.task_id)
         if manifest is not None:
@@ -137,7 +146,11 @@ def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str
         task_runs[task.task_id] = task_run
         if task.state == "failed":
             task_failure_alert(pipeline_run, task_run, run, task, manifest)
+        elif task.state == "success":
+            succeeded.append(task_run.pipeline_step_id)
         quality_alerts(pipeline_run, task_run, task, manifest)
+    if succeeded:  # one statement for every step that succeeded (its success callback may have been lost)
+        alerts.resolve_step_failures(pipeline_run, succeeded)
     record_lineage(pipeline_run, task_runs, manifests)
     _settle(pipeline_run, run, tasks, task_runs, manifests, msg)
     if pipeline_run.status == RunStatus.SUCCESS:
@@ -250,6 +263,8 @@ def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manife
     pipeline_run.completed_at = end
     pipeline_run.metrics = _run_metrics(pipeline_run, states, manifests, end)
     pipeline_run.save(using=ALIAS, update_fields=["status", "completed_at", "metrics"])
+    if status == RunStatus.SUCCESS:
+        alerts.resolve_pipeline_failure(pipeline_run)
     if status in _UNSUCCESSFUL:
         failed = sorted(t.task_id for t in tasks if t.state == "failed")
         not_run = sorted(t.task_id for t in tasks if t.state in {"upstream_failed", "skipped"})
@@ -261,6 +276,7 @@ def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manife
             alert_type=AlertType.PIPELINE_FAILED,
             level=level,
             key=f"pipeline_failed:{run.dag_id}:{run.run_id}:{_iso(end)}",
+            condition=alerts.pipeline_failure_condition(pipeline_run.pipeline_id),
             message=f"Pipeline {pipeline_run.pipeline.name!r} {reason} (run {run.run_id}); "
             f"failed tasks: {', '.join(failed) or 'none'}; not run: {', '.join(not_run) or 'none'}.",
             metadata={

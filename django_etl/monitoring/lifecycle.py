@@ -184,7 +184,9 @@ def resolve_alerts(
         resolution["note"] = note[:500]
     count = 0
     with transaction.atomic(using=alias):
-        for alert in alerts.using(alias).select_for_update().filter(is_resolved=False).order_by("pk"):
+        for alert in (
+            alerts.using(alias).select_for_update(of=("self",)).filter(is_resolved=False).order_by("pk")
+        ):
             alert.is_resolved = True
             alert.resolved_at = now
             alert.metadata = {**(alert.metadata or {}), "resolution": resolution}

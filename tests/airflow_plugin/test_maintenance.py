@@ -124,3 +124,26 @@ def test_generate_dags_operator_failure_raises_one_alert_per_pipeline(
         organization.pk,
     )
     assert "colour" in alert.message and alert.metadata["pipeline_id"] == str(pipeline.pk)
+
+
+@pytest.mark.django_db
+def test_generate_dags_operator_new_report_updates_the_alert_and_a_fix_resolves_it(
+    organization, user, file_connector, tmp_path
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from django_etl.monitoring.models import Alert
+
+    operator = GenerateDagsOperator(task_id="generate_dags", dags_folder=str(tmp_path))
+    pipeline = make_pipeline(organization, user, SHAPES["linear"][0])
+    clean = pipeline.steps.filter(name="clean")
+    for bad_key in ("colour", "flavour"):  # two different reports: one alert, two occurrences
+        clean.update(config={"sql": "select 1", bad_key: "red"})
+        with pytest.raises(AirflowFailException):
+            operator.execute({})
+    (alert,) = Alert.objects.all()
+    assert alert.occurrences == 2 and "flavour" in alert.message and not alert.is_resolved
+    clean.update(config={"sql": "select 1"})
+    assert operator.execute({})["created"] == 1
+    alert.refresh_from_db()
+    assert alert.is_resolved and alert.metadata["resolution"]["how"] == "condition_cleared"

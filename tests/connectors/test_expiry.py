@@ -106,3 +106,27 @@ def test_credential_admin_filters_and_colours_expiry(client, user, organization,
     assert "soon login" in coming and "warehouse login" not in coming
     never = client.get(url, {"expiry": "never"}).content.decode()
     assert "later login" in never and "soon login" not in never
+
+
+def test_raise_expiry_warnings_expired_escalates_the_same_alert(credential):
+    from django_etl.monitoring.models import Alert
+
+    _expire(credential, 3)
+    raise_expiry_warnings()
+    raise_expiry_warnings(now=credential.expires_at + dt.timedelta(hours=1))
+    [alert] = Alert.objects.filter(alert_type="credential_expiring")
+    assert alert.level == "error" and alert.metadata["escalated_from"] == "warning"
+    assert alert.occurrences == 2 and "expired on" in alert.message
+
+
+def test_raise_expiry_warnings_renewal_resolves_the_old_alert(credential):
+    from django_etl.monitoring.models import Alert
+
+    _expire(credential, 3)
+    raise_expiry_warnings()
+    credential.expires_at = None
+    credential.save()
+    report = raise_expiry_warnings()
+    assert report.alerts_resolved == 1
+    [alert] = Alert.objects.filter(alert_type="credential_expiring")
+    assert alert.is_resolved and alert.metadata["resolution"]["how"] == "condition_cleared"

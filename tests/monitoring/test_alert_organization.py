@@ -21,7 +21,14 @@ def test_ensure_alert_fills_the_runs_organization(run, organization):
     from django_etl.monitoring.models import Alert
 
     created = ensure_alert(
-        run, None, alert_type="task_failed", level="error", key="k1", message="boom", metadata={}
+        run,
+        None,
+        alert_type="task_failed",
+        level="error",
+        key="k1",
+        condition="task_failed:test",
+        message="boom",
+        metadata={},
     )
     assert created
     assert Alert.objects.get(metadata__event_key="k1").organization_id == organization.pk

@@ -23,7 +23,7 @@ ROWS = 10
 
 
 class ScriptedStepOperator(BaseOperator):
-    """A pipeline step whose behaviour the test picks: ok, fail_once, fail, dq_fail, hang, sigkill, cut_db…"""
+    """A pipeline step whose behaviour the test picks: ok, fail_once, fail_retryable, fail, dq_fail, hang, sigkill…"""
 
     def __init__(self, *, step: dict[str, Any], pipeline: dict[str, Any], behaviour: str = "ok", **kwargs):
         super().__init__(**kwargs)
@@ -47,6 +47,8 @@ class ScriptedStepOperator(BaseOperator):
             time.sleep(60)  # longer than the step's execution_timeout
         if behaviour == "fail_once" and ti.try_number == 1:
             raise AirflowException("source timed out on the first try")
+        if behaviour == "fail_retryable":  # every try fails and may be retried
+            raise AirflowException(f"source timed out on try {ti.try_number}")
         if behaviour == "fail":
             raise AirflowFailException(f"step {self.step['name']} cannot run: the table does not exist")
         checks = []
