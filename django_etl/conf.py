@@ -79,6 +79,20 @@ def parse_positive_int(raw: str) -> int:
     return number
 
 
+def parse_positive_number(raw: str) -> float:
+    number = float(raw)
+    if not number > 0 or number != number or number == float("inf"):
+        raise ValueError("must be a number more than zero")
+    return number
+
+
+def parse_share(raw: str) -> float:
+    share = float(raw)
+    if not 0 < share <= 1:
+        raise ValueError("must be a share of the whole, more than 0 and at most 1 (0.9 for 90 %)")
+    return share
+
+
 @dataclass(frozen=True)
 class Setting:
     """One ETL_* setting: its environment variable is its name; ``default`` may depend on ETL_VAR_DIR."""
@@ -313,6 +327,84 @@ _DECLARED = [
         lambda: 30,
         parse_positive_int,
         "Webhook triggers accepted per pipeline per minute.",
+    ),
+    Setting(
+        "ETL_MONITORING_ENABLED",
+        lambda: True,
+        parse_bool,
+        "Performance, volume and resource alerts after each run (docs/alerts.md); a pipeline may turn them off.",
+    ),
+    Setting(
+        "ETL_BASELINE_WINDOW",
+        lambda: 30,
+        parse_positive_int,
+        "How many recent successful runs of a pipeline its duration, throughput and volume baselines use.",
+    ),
+    Setting(
+        "ETL_BASELINE_MIN_HISTORY",
+        lambda: 10,
+        parse_positive_int,
+        "Successful runs a pipeline (or step) needs before it is compared with its baseline; no alert before.",
+    ),
+    Setting(
+        "ETL_BASELINE_TOLERANCE",
+        lambda: 3.0,
+        parse_positive_number,
+        "How many scaled MADs (robust standard deviations) from the median a value must be to be flagged.",
+    ),
+    Setting(
+        "ETL_BASELINE_MIN_RATIO",
+        lambda: 1.5,
+        parse_positive_number,
+        "And how many times the median it must be (or below median / ratio): a very stable history is not noise.",
+    ),
+    Setting(
+        "ETL_BASELINE_MIN_SECONDS",
+        lambda: 1.0,
+        parse_seconds,
+        "Durations under this many seconds are never called slow (a step's timing below it is noise).",
+    ),
+    Setting(
+        "ETL_VOLUME_RATIO",
+        lambda: 2.0,
+        parse_positive_number,
+        "Rows this many times above or below their median (and past the tolerance): a DATA_QUALITY alert.",
+    ),
+    Setting(
+        "ETL_RUN_OVERDUE_RATIO",
+        lambda: 2.0,
+        parse_positive_number,
+        "check_runs flags a run still running past this many times its pipeline's median duration.",
+    ),
+    Setting(
+        "ETL_RUN_MAX_SECONDS",
+        lambda: 0,
+        parse_count,
+        "Hard limit of any run's duration (flagged while running and at the end); 0: none.",
+    ),
+    Setting(
+        "ETL_RUN_CHECKS_SCHEDULE",
+        lambda: "*/5 * * * *",
+        parse_text,
+        "Schedule of the etl_run_checks DAG (check_runs: runs still running far past their baseline); 'off': manual.",
+    ),
+    Setting(
+        "ETL_TASK_MEMORY_LIMIT_MB",
+        lambda: 0,
+        parse_count,
+        "Peak memory (MiB) of one task above which a RESOURCE_EXHAUSTION alert is raised; 0: none.",
+    ),
+    Setting(
+        "ETL_TASK_MEMORY_SHARE",
+        lambda: 0.9,
+        parse_share,
+        "Share of the worker's memory (its cgroup limit, else RAM) one task's peak may reach before an alert.",
+    ),
+    Setting(
+        "ETL_STAGING_MIN_FREE_MB",
+        lambda: 1024,
+        parse_count,
+        "Free space (MiB) of local staging under which a RESOURCE_EXHAUSTION alert is raised; 0: no check.",
     ),
     Setting(
         "ETL_MAINTENANCE_ALERTS",
