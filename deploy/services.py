@@ -1,7 +1,10 @@
 """Start and stop the real services on one machine, without Docker: Airflow (api-server, scheduler,
-dag-processor, triggerer; LocalExecutor on PostgreSQL) and the Django admin under gunicorn.
+dag-processor, triggerer; LocalExecutor, or CeleryExecutor with its workers; metadata on PostgreSQL) and the
+Django admin under gunicorn.
 
-``make airflow`` runs ``python -m deploy.services start``, ``make stop`` runs ``... stop``. The environment comes
+``make airflow`` runs ``python -m deploy.services start`` (``make airflow EXECUTOR=celery`` adds
+``--executor celery``), ``make stop`` runs ``... stop``; ``python -m deploy.services init`` only prepares
+(migrations, partitions, static files, staging, DAG files, users: the compose file's init service). The environment comes
 from ``.env`` (see ``.env.example``) under the process's own environment, through :func:`service_environment`,
 the one place that derives what every process needs. Everything binds 127.0.0.1; every process is started in
 its own session and recorded (pid and start time) under ``<home>/pids``, so ``stop`` ends exactly those process
@@ -14,7 +17,9 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +43,11 @@ REQUIRED = (
     "ETL_AIRFLOW_PASSWORD",
     "AIRFLOW_ADMIN_PASSWORD",
 )
+
+
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+# Redis database of the Celery broker under `make airflow` (others on the same Redis keep theirs).
+CELERY_REDIS_DB = 5
 
 
 class ServicesError(RuntimeError):
@@ -64,8 +74,35 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def fitted_parallelism(cores: int | None = None) -> int:
-    """LocalExecutor workers: one per core, at least 2 (Airflow's default of 32 forks 32 workers)."""
+    """Task slots: one per core, at least 2 (Airflow's default of 32 forks 32 workers, Celery's 16)."""
     return max(2, cores or os.cpu_count() or 2)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (scratch services of tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def is_celery(env: dict[str, str]) -> bool:
+    return env.get("AIRFLOW__CORE__EXECUTOR", "").rsplit(".", 1)[-1] == "CeleryExecutor"
+
+
+def worker_names(env: dict[str, str]) -> tuple[str, ...]:
+    """``worker-1`` … ``worker-N`` (ETL_CELERY_WORKERS) under the CeleryExecutor, none otherwise."""
+    if not is_celery(env):
+        return ()
+    count = env.get("ETL_CELERY_WORKERS", "1")
+    if not count.isdigit() or int(count) < 1:
+        raise ServicesError(f"ETL_CELERY_WORKERS={count!r}: must be a whole number, 1 or more")
+    return tuple(f"worker-{number}" for number in range(1, int(count) + 1))
+
+
+def default_names(env: dict[str, str], *, admin: bool = True) -> tuple[str, ...]:
+    """What runs on this machine: Airflow's components, the Celery workers if any, the admin."""
+    names = ("api-server", "scheduler", "dag-processor", "triggerer", *worker_names(env))
+    return (*names, "admin") if admin else names
 
 
 def service_environment(base: dict[str, str], home: Path) -> dict[str, str]:
@@ -74,7 +111,7 @@ def service_environment(base: dict[str, str], home: Path) -> dict[str, str]:
     env.setdefault("DJANGO_DEBUG", "false")
     # The admin is served on plain HTTP on loopback: the plain-HTTP profile (docs/configuration.md).
     env.setdefault("DJANGO_PLAIN_HTTP", "true")
-    api_port = env.setdefault("AIRFLOW_API_PORT", "8080")
+    api_port = env.setdefault("AIRFLOW_API_PORT", env.get("AIRFLOW__API__PORT", "8080"))
     admin_port = env.setdefault("ETL_ADMIN_PORT", "8000")
     env.setdefault("AIRFLOW_HOME", str(home / "airflow"))
     env.setdefault("ETL_VAR_DIR", str(home / "var"))
@@ -82,6 +119,8 @@ def service_environment(base: dict[str, str], home: Path) -> dict[str, str]:
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
     env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
     env.setdefault("AIRFLOW__CORE__PARALLELISM", str(fitted_parallelism()))
+    if is_celery(env):
+        _celery_environment(env)
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__API__HOST", LOOPBACK)
     env["AIRFLOW__API__PORT"] = api_port
@@ -108,6 +147,72 @@ def service_environment(base: dict[str, str], home: Path) -> dict[str, str]:
     return env
 
 
+def _celery_environment(env: dict[str, str]) -> None:
+    """Broker on the local Redis (a database of its own), results in PostgreSQL, one queue by default."""
+    env.setdefault("AIRFLOW__CELERY__BROKER_URL", f"redis://{LOOPBACK}:6379/{CELERY_REDIS_DB}")
+    metadata = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if metadata.startswith("postgres"):
+        # Celery's database backend takes an SQLAlchemy URL after "db+": Airflow's metadata database.
+        env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{metadata}")
+    env.setdefault("AIRFLOW__CELERY__WORKER_CONCURRENCY", str(fitted_parallelism()))
+    env.setdefault("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
+    env.setdefault("ETL_CELERY_QUEUES", env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"])
+    env.setdefault("ETL_CELERY_WORKERS", "1")
+
+
+def scratch_environment(
+    home: Path,
+    *,
+    database_url: str,
+    airflow_database_url: str,
+    base: dict[str, str] | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """A complete set of services' variables for throwaway services (tests, benchmarks): fresh keys and
+    passwords, free loopback ports, folders under ``home``; ``extra`` wins. ``base`` defaults to this process's
+    environment without its own Airflow, Django and ETL variables (they must not leak into the services)."""
+    from cryptography.fernet import Fernet
+
+    if base is None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(SESSION_PREFIXES)}
+    (home / "dags" / "generated").mkdir(parents=True, exist_ok=True)
+    values = {
+        **base,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": database_url,
+        "ETL_CREDENTIAL_KEYS": f"scratch:{Fernet.generate_key().decode()}",
+        "ETL_VAR_DIR": str(home / "var"),
+        "ETL_STAGING_URL": str(home / "staging"),
+        "ETL_DAGS_FOLDER": str(home / "dags" / "generated"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(airflow_database_url),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+        "AIRFLOW_API_PORT": str(free_port()),
+        "ETL_ADMIN_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
+        "ETL_AIRFLOW_PASSWORD": secrets.token_urlsafe(12),
+        **extra,
+    }
+    return service_environment(values, home)
+
+
+# What a test or benchmark process set for itself (its own Airflow, Django) must not reach scratch services.
+SESSION_PREFIXES = ("AIRFLOW", "ETL_", "DJANGO_", "DATABASE_URL", "PYTEST")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A PostgreSQL URL as Airflow's metadata connection (psycopg2 driver, as the compose file writes it)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    return url
+
+
 def check_environment(env: dict[str, str]) -> None:
     """Every variable of REQUIRED set, and Airflow's metadata on a server database (never a silent SQLite)."""
     missing = [name for name in REQUIRED if not env.get(name, "").strip()]
@@ -123,21 +228,57 @@ def check_environment(env: dict[str, str]) -> None:
         raise ServicesError(
             "refusing to start: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is SQLite; use PostgreSQL"
         )
+    if is_celery(env):
+        worker_names(env)
+        if not env.get("AIRFLOW__CELERY__BROKER_URL", "").startswith(("redis://", "rediss://")):
+            raise ServicesError("refusing to start: AIRFLOW__CELERY__BROKER_URL must be a redis:// URL")
+        if env.get("ETL_STAGING_URL", "").strip() and not env["ETL_STAGING_URL"].startswith("s3://"):
+            # Workers on other machines see no local folder: say so, it is fine on one machine.
+            print(
+                "services: note: ETL_STAGING_URL is a local folder; workers on other machines need "
+                "s3:// staging (docs/deployment.md)",
+                file=sys.stderr,
+            )
+
+
+# Run as `python -c` in the services' environment (each needs the settings of that environment, not ours).
+ENSURE_STAGING = "from django_etl.dataplane.staging import ensure_location; print(ensure_location())"
+ENSURE_SUPERUSER = """
+import os
+from django_etl.startup import setup_django
+setup_django()
+from django.contrib.auth import get_user_model
+User = get_user_model()
+name = os.environ["DJANGO_SUPERUSER_USERNAME"].strip()
+user, created = User.objects.get_or_create(username=name, defaults={"email": os.environ.get("DJANGO_SUPERUSER_EMAIL", "")})
+if created:
+    user.set_password(os.environ["DJANGO_SUPERUSER_PASSWORD"])
+user.is_staff = user.is_superuser = True
+user.save()
+print(repr(name), "created" if created else "exists (password left as it is)")
+"""
 
 
 @dataclass
 class Services:
-    """One set of services in ``home`` (logs, pid files, Airflow home); ``names`` picks which to run."""
+    """One set of services in ``home`` (logs, pid files, Airflow home); ``names`` picks which to run (default:
+    :func:`default_names`); ``commands`` replaces the command lines :meth:`commands` derives (the compose test
+    runs the compose file's own)."""
 
     home: Path
     env: dict[str, str]
-    names: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer", "admin")
+    names: tuple[str, ...] = ()
     started: dict[str, subprocess.Popen] = field(default_factory=dict)
+    command_lines: dict[str, list[str]] = field(default_factory=dict)
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.names = tuple(self.names) or default_names(self.env)
 
     @classmethod
-    def from_environment(cls, home: Path | None = None, **kwargs) -> Services:
+    def from_environment(cls, home: Path | None = None, overrides: dict[str, str] | None = None, **kwargs):
         home = (home or Path(os.environ.get("ETL_SERVICES_HOME") or REPO / "var" / "services")).resolve()
-        base = {**read_env_file(REPO / ".env"), **os.environ}
+        base = {**read_env_file(REPO / ".env"), **os.environ, **(overrides or {})}
         return cls(home=home, env=service_environment(base, home), **kwargs)
 
     # ------------------------------------------------------------ paths
@@ -152,7 +293,7 @@ class Services:
     def commands(self) -> dict[str, list[str]]:
         airflow = str(BIN / "airflow")
         port = self.env["AIRFLOW_API_PORT"]
-        return {
+        commands = {
             "api-server": [airflow, "api-server", "--host", LOOPBACK, "--port", port],
             "scheduler": [airflow, "scheduler"],
             "dag-processor": [airflow, "dag-processor"],
@@ -168,9 +309,36 @@ class Services:
                 "-",
             ],
         }
+        for name in worker_names(self.env):
+            commands[name] = [
+                airflow,
+                "celery",
+                "worker",
+                "--queues",
+                self.env["ETL_CELERY_QUEUES"],
+                "--concurrency",
+                self.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"],
+                # Two workers of one machine need two names (Celery warns about a duplicate node name).
+                "--celery-hostname",
+                f"{name}.{os.getpid()}@{socket.gethostname()}",
+            ]
+        return {**commands, **self.command_lines}
+
+    def environment(self, name: str) -> dict[str, str]:
+        """The process's variables: the one environment, plus a log server port of its own for each worker."""
+        if name in self.environments:
+            return self.environments[name]
+        env = self.env
+        workers = worker_names(env)
+        if name in workers:
+            env = dict(env)
+            first = int(env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"])
+            # The scheduler serves no worker logs under Celery, so worker-1 takes the configured port.
+            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(first + workers.index(name))
+        return env
 
     # ------------------------------------------------------------ set-up
-    def run(self, *command: str, timeout: float = 600) -> None:
+    def run(self, *command: str, timeout: float = 600) -> str:
         result = subprocess.run(
             list(command), env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout
         )
@@ -178,20 +346,35 @@ class Services:
             raise ServicesError(
                 f"{' '.join(command[:3])} failed:\n{(result.stderr or result.stdout)[-3000:]}"
             )
+        return result.stdout
 
-    def prepare(self, *, django_migrate: bool = True) -> None:
-        """Preflight (Django's own refusal), migrations, static files, the service account, the DAG files."""
+    def prepare(self, *, django_migrate: bool = True, progress=None) -> None:
+        """Preflight (Django's own refusal), migrations, partitions, static files, the staging location, Airflow's
+        users, the DAG files and a Django superuser when DJANGO_SUPERUSER_USERNAME is set. Safe to repeat."""
+        say = progress or (lambda message: None)
         check_environment(self.env)
         for folder in (self.pids, self.logs, Path(self.env["AIRFLOW_HOME"]), Path(self.env["ETL_VAR_DIR"])):
             folder.mkdir(parents=True, exist_ok=True)
         python = str(BIN / "python")
         self.run(python, "-c", "from django_etl.startup import setup_django; setup_django()")
         if django_migrate:
+            say("Django: migrate")
             self.run(python, "manage.py", "migrate", "--noinput")
+        say("Django: partitions")
+        self.run(python, "manage.py", "manage_partitions")
         if "admin" in self.names:
+            say("Django: collectstatic")
             self.run(python, "manage.py", "collectstatic", "--noinput", "-v", "0")
+        say("staging: " + self.run(python, "-c", ENSURE_STAGING).strip())
+        say("Airflow: db migrate")
         self.run(str(BIN / "airflow"), "db", "migrate")
         self.write_passwords()
+        if self.env.get("DJANGO_SUPERUSER_USERNAME", "").strip():
+            if self.env.get("DJANGO_SUPERUSER_PASSWORD", ""):
+                say("Django: superuser " + self.run(python, "-c", ENSURE_SUPERUSER).strip())
+            else:
+                say("Django: no superuser created (DJANGO_SUPERUSER_PASSWORD is empty)")
+        say("DAG files: generate_dags")
         self.run(python, "manage.py", "generate_dags")
 
     def write_passwords(self) -> None:
@@ -215,7 +398,7 @@ class Services:
             log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 -- the child keeps it open
             process = subprocess.Popen(
                 commands[name],
-                env=self.env,
+                env=self.environment(name),
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -231,9 +414,16 @@ class Services:
         wanted = {"api-server": f"{self.env['ETL_AIRFLOW_API_URL']}/api/v2/monitor/health"}
         if "admin" in self.names:
             wanted["admin"] = f"{self.env['ETL_ADMIN_URL']}/admin/login/"
+        # A Celery worker says "<name> ready." once it consumes its queues.
+        wanted.update({name: "" for name in self.names if name in worker_names(self.env)})
         while wanted and time.monotonic() < deadline:
             self.check_alive()
             for name, url in list(wanted.items()):
+                if not url:
+                    with contextlib.suppress(OSError):
+                        if b" ready." in (self.logs / f"{name}.log").read_bytes():
+                            del wanted[name]
+                    continue
                 with contextlib.suppress(OSError, ValueError):
                     with urllib.request.urlopen(url, timeout=2) as response:
                         body = response.read()
@@ -260,11 +450,17 @@ class Services:
             return None
         return pid if _start_time(pid) == started else None
 
+    def known_names(self) -> list[str]:
+        """``names`` and whatever else has a pid file here (workers of a start with another executor)."""
+        recorded = sorted(path.stem for path in self.pids.glob("*.pid")) if self.pids.exists() else []
+        return list(dict.fromkeys([*self.names, *recorded]))
+
     def stop(self, timeout: float = 30) -> list[str]:
         """SIGTERM to each recorded process group, SIGKILL after ``timeout``; returns what was stopped."""
         stopped = []
         groups = {}
-        for name in self.names:
+        names = self.known_names()
+        for name in names:
             pid = self.recorded(name)
             if pid is not None:
                 groups[name] = pid
@@ -281,7 +477,7 @@ class Services:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.started[name].wait(timeout=10)
             stopped.append(name)
-        for name in self.names:
+        for name in names:
             (self.pids / f"{name}.pid").unlink(missing_ok=True)
         self.started.clear()
         return stopped
@@ -307,12 +503,30 @@ def _alive(pid: int, process: subprocess.Popen | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.services", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.services",
+        description="Start, stop or prepare this machine's services: Airflow's components (and Celery "
+        "workers) and the Django admin, from .env (docs/services.md, docs/deployment.md).",
+    )
+    parser.add_argument(
+        "command",
+        choices=["start", "stop", "status", "init"],
+        help="start: prepare, then start every service; init: only prepare (what compose's init service runs)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=sorted(EXECUTORS),
+        help="Airflow's executor (default: AIRFLOW__CORE__EXECUTOR, else local); celery also starts "
+        "ETL_CELERY_WORKERS workers on the queues ETL_CELERY_QUEUES",
+    )
     args = parser.parse_args(argv)
-    services = Services.from_environment()
+    overrides = {"AIRFLOW__CORE__EXECUTOR": EXECUTORS[args.executor]} if args.executor else {}
     try:
-        if args.command == "start":
+        services = Services.from_environment(overrides=overrides)
+        if args.command == "init":
+            services.prepare(progress=lambda message: print(message, flush=True))
+            print("init: done")
+        elif args.command == "start":
             services.prepare()
             services.start()
             try:
@@ -327,18 +541,30 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"Airflow UI:   {env['ETL_AIRFLOW_API_URL']}/  (user admin, password AIRFLOW_ADMIN_PASSWORD from .env)"
             )
+            workers = worker_names(env)
+            if workers:
+                print(
+                    f"Celery:       {len(workers)} worker(s) on queue(s) {env['ETL_CELERY_QUEUES']}, "
+                    f"broker {_without_password(env['AIRFLOW__CELERY__BROKER_URL'])}"
+                )
             print(f"logs: {services.logs}   stop: make stop")
         elif args.command == "stop":
             stopped = services.stop()
             print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
         else:
-            for name in services.names:
+            for name in services.known_names():
                 pid = services.recorded(name)
                 print(f"{name:14} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
     except ServicesError as exc:
         print(f"services: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _without_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    _credentials, at, host = rest.rpartition("@")
+    return f"{scheme}://{'***@' if at else ''}{host}"
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ set-up itself fails — process group by process group, by the pids it recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import time
 from pathlib import Path
 
@@ -16,63 +16,54 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from deploy.services import Services, service_environment
-from tests.support.airflow_processes import free_port
-
-# What the test session set for its in-process Airflow and Django must not leak into the services.
-_SESSION_PREFIXES = ("AIRFLOW", "ETL_", "DJANGO_", "DATABASE_URL", "PYTEST")
+from deploy.services import Services, default_names, scratch_environment
 
 
-@pytest.fixture(scope="session")
-def services(django_db_setup, django_db_blocker, tmp_path_factory):
+def session_server() -> str:
+    """``postgresql://user@host:port`` of the test session's Django database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgresql://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+
+
+def session_environment(home: Path, airflow_db: str, **extra: str) -> dict[str, str]:
+    """Scratch services' variables on the session's Django database, its key ring and its file roots."""
     from django.conf import settings
     from django.db import connection
 
-    home = tmp_path_factory.mktemp("services")
-    db = connection.settings_dict
-    server = f"postgresql://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    airflow_db = f"airflow_services_{os.getpid()}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{airflow_db}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{airflow_db}"')
-    fernet = Fernet.generate_key().decode()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(_SESSION_PREFIXES)}
-    base.update(
-        {
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-            "DATABASE_URL": f"{server}/{db['NAME']}",
-            # The session's ring (what its credentials are encrypted with) plus a fresh key: DEBUG off refuses
-            # the development ring alone.
-            "ETL_CREDENTIAL_KEYS": f"{settings.ETL_CREDENTIAL_KEYS},services:{Fernet.generate_key().decode()}",
-            "ETL_CREDENTIAL_CURRENT_KEY": settings.ETL_CREDENTIAL_KEYS.split(":", 1)[0],
-            "ETL_VAR_DIR": str(settings.ETL_VAR_DIR),
-            "ETL_FILE_ROOTS": ",".join(settings.ETL_FILE_ROOTS),
-            "ETL_STAGING_URL": str(home / "staging"),
-            "ETL_DAGS_FOLDER": str(home / "dags" / "generated"),
-            "ETL_NETWORK_ALLOW": ",".join(getattr(settings, "ETL_NETWORK_ALLOW", []) or []),
-            "ETL_DUCKDB_THREADS": "1",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{server}/{airflow_db}".replace(
-                "postgresql://", "postgresql+psycopg2://"
-            ),
-            "AIRFLOW__CORE__FERNET_KEY": fernet,
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW_API_PORT": str(free_port()),
-            "ETL_ADMIN_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
-            "ETL_AIRFLOW_PASSWORD": secrets.token_urlsafe(12),
-            # A new file is found within 30 s under `make airflow`; 5 s here keeps the session short.
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        }
+    server = session_server()
+    return scratch_environment(
+        home,
+        database_url=f"{server}/{connection.settings_dict['NAME']}",
+        airflow_database_url=f"{server}/{airflow_db}",
+        # The session's ring (what its credentials are encrypted with) plus a fresh key: DEBUG off refuses the
+        # development ring alone.
+        ETL_CREDENTIAL_KEYS=f"{settings.ETL_CREDENTIAL_KEYS},services:{Fernet.generate_key().decode()}",
+        ETL_CREDENTIAL_CURRENT_KEY=settings.ETL_CREDENTIAL_KEYS.split(":", 1)[0],
+        ETL_VAR_DIR=str(settings.ETL_VAR_DIR),
+        ETL_FILE_ROOTS=",".join(settings.ETL_FILE_ROOTS),
+        ETL_NETWORK_ALLOW=",".join(getattr(settings, "ETL_NETWORK_ALLOW", []) or []),
+        ETL_DUCKDB_THREADS="1",
+        # A new file is found within 30 s under `make airflow`; 5 s here keeps the session short.
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        **extra,
     )
-    (home / "dags" / "generated").mkdir(parents=True)
-    cluster = Services(home=home, env=service_environment(base, home))
+
+
+@contextlib.contextmanager
+def running_services(home: Path, django_db_blocker, *, admin: bool = True, **extra: str):
+    """Services of deploy/services.py on a scratch Airflow database and the session's Django database, stopped
+    (and the scratch database dropped) when the block ends, also when the set-up itself fails."""
+    server = session_server()
+    airflow_db = f"airflow_{home.name}_{os.getpid()}".replace("-", "_")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as maintenance:
+        maintenance.execute(f'DROP DATABASE IF EXISTS "{airflow_db}" WITH (FORCE)')
+        maintenance.execute(f'CREATE DATABASE "{airflow_db}"')
+    env = session_environment(home, airflow_db, **extra)
+    cluster = Services(home=home, env=env, names=default_names(env, admin=admin))
     try:
         with django_db_blocker.unblock():
             cluster.prepare(django_migrate=False)  # the test session migrated Django's database
@@ -81,22 +72,40 @@ def services(django_db_setup, django_db_blocker, tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{airflow_db}" WITH (FORCE)')
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as maintenance:
+            maintenance.execute(f'DROP DATABASE IF EXISTS "{airflow_db}" WITH (FORCE)')
 
 
-@pytest.fixture
-def controlled(services, settings):
-    """This process (the admin's side) pointed at the services: Airflow's API, the same dags folder, regeneration."""
-    env = services.env
+@pytest.fixture(scope="session")
+def services(django_db_setup, django_db_blocker, tmp_path_factory):
+    with running_services(tmp_path_factory.mktemp("services"), django_db_blocker) as cluster:
+        yield cluster
+
+
+def point_at(cluster: Services, settings) -> Services:
+    """This process (the admin's side) pointed at ``cluster``: Airflow's API, its dags folder and staging."""
+    env = cluster.env
     settings.ETL_AIRFLOW_API_URL = env["ETL_AIRFLOW_API_URL"]
     settings.ETL_AIRFLOW_USERNAME = env["ETL_AIRFLOW_USERNAME"]
     settings.ETL_AIRFLOW_PASSWORD = env["ETL_AIRFLOW_PASSWORD"]
     settings.ETL_AIRFLOW_API_TIMEOUT = 30.0
     settings.ETL_DAGS_FOLDER = Path(env["ETL_DAGS_FOLDER"])
     settings.ETL_STAGING_URL = env["ETL_STAGING_URL"]
+    for name in (
+        "ETL_STAGING_S3_ENDPOINT_URL",
+        "ETL_STAGING_S3_ACCESS_KEY_ID",
+        "ETL_STAGING_S3_SECRET_ACCESS_KEY",
+    ):
+        if env.get(name):
+            setattr(settings, name, env[name])
     settings.ETL_REGENERATE_ON_SAVE = True
-    return services
+    return cluster
+
+
+@pytest.fixture
+def controlled(services, settings):
+    """This process (the admin's side) pointed at the session's services."""
+    return point_at(services, settings)
 
 
 def wait_for(what: str, check, services: Services, timeout: float = 240, every: float = 0.5):
