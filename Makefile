@@ -37,8 +37,8 @@ admin: install ## Serve the Django admin on http://127.0.0.1:8000/admin/ (embedd
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-airflow: install ## Start Airflow (api-server, scheduler, dag-processor, triggerer) and the admin (gunicorn) from .env.
-	$(PY) -m deploy.services start
+airflow: install ## Start Airflow (api-server, scheduler, dag-processor, triggerer; EXECUTOR=celery adds Celery workers) and the admin (gunicorn) from .env.
+	$(PY) -m deploy.services start $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 stop: ## Stop exactly the processes `make airflow` started.
 	$(PY) -m deploy.services stop
