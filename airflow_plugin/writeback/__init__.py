@@ -1,9 +1,10 @@
 """Write-back: Airflow's events become PipelineRun, TaskRun, Alert and DataLineage rows (docs/write-back.md).
 
 The public surface is what Airflow and the rest of the code call: the callbacks the DAG builder attaches
-(``TASK_CALLBACKS``, ``DAG_CALLBACKS``), the listener module the plugin registers, and ``setup`` / ``flush`` /
-``close_connection`` for tests and the demo runner. Everything else in this package is internal. Importing it
-costs no Django import: the builder imports it at every DAG-file parse.
+(``TASK_CALLBACKS``, ``DAG_CALLBACKS``), the listener module the plugin registers, ``setup`` / ``flush`` /
+``close_connection`` for tests and the demo runner, and the ``catchup`` module for Django's catch-up reconciler
+(django_etl.control.catchup). Everything else in this package is internal. Importing it costs no Django import:
+the builder imports it at every DAG-file parse.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from airflow_plugin.writeback.callbacks import DAG_CALLBACKS, TASK_CALLBACKS
 
-__all__ = ["DAG_CALLBACKS", "TASK_CALLBACKS", "close_connection", "flush", "listener", "setup"]
+__all__ = ["DAG_CALLBACKS", "TASK_CALLBACKS", "catchup", "close_connection", "flush", "listener", "setup"]
 
 # Loaded on first use: a DAG-file parse needs only the callbacks, not the listener or the delivery queue.
 _LAZY = {
@@ -20,6 +21,7 @@ _LAZY = {
     "flush": ("delivery", "flush"),
     "setup": ("delivery", "setup_django"),
     "listener": ("listener", None),
+    "catchup": ("catchup", None),
 }
 
 

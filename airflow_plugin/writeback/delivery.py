@@ -133,6 +133,7 @@ def _register_alias() -> None:
     # Copy the default alias as it is now (a test run has already pointed it at the test database).
     base = connections["default"].settings_dict
     settings_dict = {**base, "OPTIONS": dict(base.get("OPTIONS") or {})}
+    settings_dict.update(_own_address())
     seconds = timeout_seconds()
     if settings_dict["ENGINE"] == "django.db.backends.postgresql":
         options = settings_dict["OPTIONS"]
@@ -148,6 +149,19 @@ def _register_alias() -> None:
         settings_dict["OPTIONS"]["timeout"] = seconds
     settings_dict["CONN_MAX_AGE"] = None  # one connection per worker thread, closed on error or shutdown
     connections.settings[ALIAS] = settings_dict
+
+
+def _own_address() -> dict[str, Any]:
+    """ETL_RECORDER_DATABASE_URL's engine, database and address, when write-back has a URL of its own."""
+    url = str(conf.value("ETL_RECORDER_DATABASE_URL") or "").strip()
+    if not url:
+        return {}
+    import dj_database_url
+
+    parsed = dj_database_url.parse(url)
+    return {
+        key: parsed[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT") if key in parsed
+    }
 
 
 def _run_safely(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -97,15 +97,25 @@ def steps_map_of_dag(dag: Any) -> dict[str, dict[str, Any]]:
         step, _ = spec_of_task(task)
         if step is None:
             continue
-        steps[task.task_id] = {
-            "id": str(step.get("id")),
-            "name": step.get("name"),
-            "step_type": step.get("step_type") or getattr(task, "step_type", ""),
-            "inputs": list(step.get("inputs") or []),
-            "output": step.get("output"),
-            "upstream": sorted(getattr(task, "upstream_task_ids", []) or []),
-        }
+        step = {**step, "step_type": step.get("step_type") or getattr(task, "step_type", "")}
+        steps[task.task_id] = step_facts(step, getattr(task, "upstream_task_ids", []))
     return steps
+
+
+def steps_map_of_spec(spec_steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The same map from a compiled spec's ``steps`` (what each operator's ``step`` dict is made from)."""
+    return {step["task_id"]: step_facts(step, step.get("upstream")) for step in spec_steps}
+
+
+def step_facts(step: dict[str, Any], upstream: Any) -> dict[str, Any]:
+    return {
+        "id": str(step.get("id")),
+        "name": step.get("name"),
+        "step_type": step.get("step_type") or "",
+        "inputs": list(step.get("inputs") or []),
+        "output": step.get("output"),
+        "upstream": sorted(upstream or []),
+    }
 
 
 def task_info(ti: Any, *, event: str, error: Any = None) -> TaskInfo:
@@ -146,3 +156,55 @@ def pipeline_facts(pipeline: dict[str, Any] | None) -> dict[str, Any]:
     if "id" in facts:
         facts["id"] = str(facts["id"])
     return facts
+
+
+# ---------------------------------------------------------------- from Airflow's REST API (the catch-up)
+def run_info_from_api(dag_run: dict[str, Any]) -> RunInfo:
+    """A DAG run as ``GET /api/v2/dags/{dag_id}/dagRuns`` describes it (the same facts the listener reads)."""
+    return RunInfo(
+        dag_id=dag_run["dag_id"],
+        run_id=dag_run["dag_run_id"],
+        run_type=dag_run.get("run_type"),
+        triggered_by=dag_run.get("triggered_by"),
+        triggering_user_name=dag_run.get("triggering_user_name"),
+        conf=dict(dag_run.get("conf") or {}),
+        logical_date=parse_when(dag_run.get("logical_date")),
+        data_interval_start=parse_when(dag_run.get("data_interval_start")),
+        data_interval_end=parse_when(dag_run.get("data_interval_end")),
+        run_after=parse_when(dag_run.get("run_after")),
+        start_date=parse_when(dag_run.get("start_date")),
+        end_date=parse_when(dag_run.get("end_date")),
+        state=dag_run.get("state"),
+    )
+
+
+def task_info_from_api(
+    ti: dict[str, Any], *, first_start: Any = None, event: str = "reconcile", error: str | None = None
+) -> TaskInfo:
+    """A task instance as the REST API lists it; ``first_start``: the start of its first try, when it had more.
+
+    The API does not say why a try failed (no exception type, no message): what only the task knew stays
+    unknown (docs/write-back.md, "Outages and catch-up").
+    """
+    start = parse_when(ti.get("start_date"))
+    first = parse_when(first_start)
+    return TaskInfo(
+        task_id=ti["task_id"],
+        event=event,
+        state=ti.get("state"),
+        map_index=int(ti.get("map_index", -1) if ti.get("map_index") is not None else -1),
+        try_number=int(ti.get("try_number") or 0),
+        max_tries=int(ti.get("max_tries") or 0),
+        start_date=min(start, first) if start and first else start or first,
+        end_date=parse_when(ti.get("end_date")),
+        error=error,
+    )
+
+
+def parse_when(value: Any) -> Any:
+    """An ISO 8601 timestamp from the API as an aware datetime (``Z`` included); None stays None."""
+    if not isinstance(value, str) or not value:
+        return value
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

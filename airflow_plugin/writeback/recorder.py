@@ -126,11 +126,24 @@ def record_task(run: RunInfo, task: TaskInfo, spec: dict[str, Any] | None = None
     quality_alerts(pipeline_run, task_run, task, manifest)
 
 
-def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str, Any] | None = None) -> None:
-    """End of a DAG run: every task instance gets its TaskRun, then lineage, alerts and the run's outcome."""
+def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str, Any] | None = None):
+    """End of a DAG run: every task instance gets its TaskRun, then lineage, alerts and the run's outcome.
+
+    Returns task_id -> TaskRun of the run (None when the DAG is not a pipeline's).
+    """
     pipeline_run = record_run(run, spec)
     if pipeline_run is None:
-        return
+        return None
+    task_runs, manifests = record_task_instances(pipeline_run, run, tasks, spec)
+    record_lineage(pipeline_run, task_runs, manifests)
+    _settle(pipeline_run, run, tasks, task_runs, manifests, msg, reconciled=True)
+    if pipeline_run.status == RunStatus.SUCCESS:
+        _delete_staged_run(run)
+    return task_runs
+
+
+def record_task_instances(pipeline_run, run: RunInfo, tasks: list[TaskInfo], spec: dict[str, Any] | None):
+    """A TaskRun for each task instance, with its manifest's data and the alerts its state calls for."""
     secrets = secrets_of_pipeline(pipeline_run.pipeline_id)
     known = rows_of_run(pipeline_run)
     manifests: dict[str, dict[str, Any]] = {}
@@ -151,10 +164,7 @@ def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str
         quality_alerts(pipeline_run, task_run, task, manifest)
     if succeeded:  # one statement for every step that succeeded (its success callback may have been lost)
         alerts.resolve_step_failures(pipeline_run, succeeded)
-    record_lineage(pipeline_run, task_runs, manifests)
-    _settle(pipeline_run, run, tasks, task_runs, manifests, msg)
-    if pipeline_run.status == RunStatus.SUCCESS:
-        _delete_staged_run(run)
+    return task_runs, manifests
 
 
 def settle_open_run(run: RunInfo, msg: str = "") -> None:
@@ -174,7 +184,7 @@ def settle_open_run(run: RunInfo, msg: str = "") -> None:
         task_of_step.get(step_id, step_id): row for step_id, row in rows_of_run(pipeline_run).items()
     }
     tasks = [TaskInfo(task_id=task_id, state=row.status) for task_id, row in task_runs.items()]
-    _settle(pipeline_run, run, tasks, task_runs, {}, msg)
+    _settle(pipeline_run, run, tasks, task_runs, {}, msg, reconciled=False)
 
 
 # ---------------------------------------------------------------- PipelineRun details
@@ -246,7 +256,11 @@ def _merge_run(pipeline_run, run: RunInfo, spec: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manifests, msg: str) -> None:
+def _settle(
+    pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manifests, msg: str, *, reconciled: bool
+) -> None:
+    """The run's status, end and metrics; ``reconciled``: every task instance of the run was seen (not only
+    the task runs Django held), which the catch-up reconciler reads as "nothing left to fill"."""
     states = [t.state or "none" for t in tasks]
     if run.state == "success":
         status = RunStatus.SUCCESS
@@ -261,7 +275,7 @@ def _settle(pipeline_run, run: RunInfo, tasks: list[TaskInfo], task_runs, manife
     end = run.end_date or (datetime.now(UTC) if status not in _OPEN else None)
     pipeline_run.status = status
     pipeline_run.completed_at = end
-    pipeline_run.metrics = _run_metrics(pipeline_run, states, manifests, end)
+    pipeline_run.metrics = {**_run_metrics(pipeline_run, states, manifests, end), "reconciled": reconciled}
     pipeline_run.save(using=ALIAS, update_fields=["status", "completed_at", "metrics"])
     if status == RunStatus.SUCCESS:
         alerts.resolve_pipeline_failure(pipeline_run)

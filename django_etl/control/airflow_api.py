@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from django_etl.errors import EtlError
 
 # A token is renewed this long before Airflow's expiry (jwt_expiration_time, 24 h by default) would bite.
 TOKEN_LIFETIME_SECONDS = 3600.0
+# Items per page of a list endpoint (Airflow's default [api] maximum_page_limit is 100).
+PAGE_SIZE = 100
 _tokens: dict[tuple[str, str], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
@@ -153,8 +156,46 @@ class AirflowClient:
         return self.call("POST", f"/api/v2/dags/{_q(dag_id)}/clearTaskInstances", body)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        answer = self.call("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances")
-        return list((answer or {}).get("task_instances") or [])
+        """Every task instance of one run (all pages)."""
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
+        return list(self.pages(path, "task_instances", {"order_by": "id"}))
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Every try of one task instance, the current one included (Airflow's task-instance history)."""
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/tries"
+        return list(self.pages(path, "task_instances", {}))
+
+    def dag_runs(
+        self, *, updated_since: datetime, dag_id: str | None = None, dag_id_prefix: str = ""
+    ) -> Iterator[dict[str, Any]]:
+        """DAG runs Airflow changed since ``updated_since``, oldest first: of ``dag_id``, else of every DAG whose
+        id starts with ``dag_id_prefix``. Ordered by id, so runs added while paging only lengthen the last page."""
+        params = {"updated_at_gte": updated_since.isoformat(), "order_by": "id"}
+        if dag_id is None and dag_id_prefix:
+            params["dag_id_prefix_pattern"] = dag_id_prefix
+        yield from self.pages(f"/api/v2/dags/{_q(dag_id) if dag_id else '~'}/dagRuns", "dag_runs", params)
+
+    def dag_details(self, dag_id: str) -> dict[str, Any]:
+        """The DAG as last parsed: tags, doc_md, dag_run_timeout…"""
+        return self.call("GET", f"/api/v2/dags/{_q(dag_id)}/details")
+
+    def latest_dag_version(self, dag_id: str) -> int | None:
+        """The number of the DAG's newest version (a new one each time its parsed structure changes)."""
+        answer = self.call("GET", f"/api/v2/dags/{_q(dag_id)}/dagVersions?order_by=-version_number&limit=1")
+        versions = (answer or {}).get("dag_versions") or []
+        return int(versions[0]["version_number"]) if versions else None
+
+    def pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list endpoint (``limit``/``offset``, ``total_entries``), page by page."""
+        offset = 0
+        while True:
+            query = urllib.parse.urlencode({**params, "limit": PAGE_SIZE, "offset": offset})
+            answer = self.call("GET", f"{path}?{query}") or {}
+            items = list(answer.get(key) or [])
+            yield from items
+            offset += len(items)
+            if not items or offset >= int(answer.get("total_entries") or 0):
+                return
 
 
 # ---------------------------------------------------------------- links to Airflow's UI

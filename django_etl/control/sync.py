@@ -18,7 +18,6 @@ from django_etl.control.airflow_api import AirflowClient, AirflowRefused, Airflo
 from django_etl.errors import first_line
 
 log = logging.getLogger(__name__)
-PAGE = 100
 # The problems of the last sync in this context: the admin turns them into messages after a save.
 last_problems: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "etl_airflow_sync", default=()
@@ -31,17 +30,11 @@ def enabled() -> bool:
 
 def paused_in_airflow(client: AirflowClient, dag_ids: set[str]) -> dict[str, bool]:
     """dag_id -> is_paused for those of ``dag_ids`` Airflow knows, in as few calls as pages."""
-    found: dict[str, bool] = {}
-    offset = 0
-    while True:
-        page = client.call("GET", f"/api/v2/dags?limit={PAGE}&offset={offset}&dag_id_pattern=pipeline_")
-        dags = (page or {}).get("dags") or []
-        for dag in dags:
-            if dag.get("dag_id") in dag_ids:
-                found[dag["dag_id"]] = bool(dag.get("is_paused"))
-        offset += len(dags)
-        if not dags or offset >= int((page or {}).get("total_entries") or 0):
-            return found
+    return {
+        dag["dag_id"]: bool(dag.get("is_paused"))
+        for dag in client.pages("/api/v2/dags", "dags", {"dag_id_pattern": "pipeline_"})
+        if dag.get("dag_id") in dag_ids
+    }
 
 
 def after_generate(pipelines: Iterable, edited_dag_ids: Iterable[str]) -> list[str]:
