@@ -45,6 +45,18 @@ class Organization(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # settings["monitoring"]: the organization's alert thresholds, the same keys as a pipeline's (docs/alerts.md).
+        from django.core.exceptions import ValidationError
+
+        from django_etl.monitoring.policy import validate_organization_settings
+        from django_etl.validation_report import Report
+
+        report = Report()
+        validate_organization_settings(self.settings, report, f"organization {self.name!r}")
+        if report:
+            raise ValidationError(report.as_django_dict())
+
 
 class OrganizationMembership(models.Model):
     """The through model the seed names for User.organizations, with the member's role."""

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from django_etl.configmodel import Identifier, Strict
+from django_etl.monitoring.policy import MonitoringConfig
 
 # ---------------------------------------------------------------- pipeline
 
@@ -33,3 +34,5 @@ class PipelineConfig(Strict):
     execution_timeout_seconds: int | None = Field(3600, gt=0)
     owner: str = "etl"
     params: dict[Identifier, ParamSpec] = Field(default_factory=dict)
+    # Thresholds of the performance, volume and resource alerts (docs/alerts.md); never compiled into the DAG.
+    monitoring: MonitoringConfig | None = None
