@@ -285,6 +285,12 @@ _DECLARED = [
         "Airflow components set Django up when they start, so forked task processes inherit it.",
     ),
     Setting(
+        "ETL_WRITEBACK",
+        lambda: True,
+        parse_bool,
+        "Airflow's events are recorded in Django; false only to measure write-back's cost (no run history).",
+    ),
+    Setting(
         "ETL_AIRFLOW_API_URL",
         lambda: "",
         parse_text,

@@ -134,6 +134,36 @@ def test_build_dag_attaches_task_callbacks_to_every_task():
             assert as_list(getattr(task, name)) == as_list(callback), (task.task_id, name)
 
 
+def test_build_dag_without_writeback_attaches_no_callback(settings):
+    settings.ETL_WRITEBACK = False
+    dag = build_dag(SPEC)
+    for name in callbacks.DAG_CALLBACKS:
+        assert getattr(dag, name) in (None, []), name
+    for task in dag.tasks:
+        for name in callbacks.TASK_CALLBACKS:
+            assert getattr(task, name) in (None, []), (task.task_id, name)
+
+
+def test_plugin_without_writeback_registers_only_the_warm_up(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from airflow_plugin.plugin import DjangoEtlPlugin as P; (l,) = P.listeners; "
+        "print(hasattr(l, 'on_starting'), hasattr(l, 'on_task_instance_success'), hasattr(l, 'on_dag_run_success'))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+    seen = {}
+    for flag in ("false", "true"):
+        result = subprocess.run(
+            [sys.executable, "-c", code], env={**env, "ETL_WRITEBACK": flag}, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        seen[flag] = result.stdout.split()
+    assert seen == {"false": ["True", "False", "False"], "true": ["True", "True", "True"]}
+
+
 def test_build_dag_manual_schedule_and_no_params():
     spec = copy.deepcopy(SPEC)
     spec["dag"].update(schedule=None, params={}, description="", dagrun_timeout_seconds=None)
