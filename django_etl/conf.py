@@ -160,6 +160,30 @@ _DECLARED = [
         "Schedule of the etl_credential_expiry DAG (check_credentials: expiry warnings); 'off': manual.",
     ),
     Setting(
+        "ETL_ALERT_DELIVERY_SCHEDULE",
+        lambda: "*/2 * * * *",
+        parse_text,
+        "Schedule of the etl_alert_delivery DAG (deliver_alerts: sends the alert outbox); 'off': manual.",
+    ),
+    Setting(
+        "ETL_ALERT_DELIVERY_ATTEMPTS",
+        lambda: 8,
+        parse_positive_int,
+        "Attempts at one alert delivery (email or webhook) before it is marked failed.",
+    ),
+    Setting(
+        "ETL_ALERT_DELIVERY_BACKOFF",
+        lambda: 60.0,
+        parse_positive_number,
+        "Seconds before an alert delivery that failed is tried again; doubled after each failed attempt.",
+    ),
+    Setting(
+        "ETL_ALERT_DELIVERY_MAX_BACKOFF",
+        lambda: 3600.0,
+        parse_positive_number,
+        "The longest wait, in seconds, between two attempts at an alert delivery.",
+    ),
+    Setting(
         "ETL_STAGING_URL",
         lambda: str(var_dir() / "staging"),
         parse_text,

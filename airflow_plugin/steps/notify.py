@@ -1,5 +1,7 @@
 """Notify: send the run's summary (from the manifests of its tasks) by email and/or webhook.
 
+Sending is ``django_etl.messaging`` (shared with alert routing).
+
 The summary says how the run ended: ``success``, ``failed``, or ``cancelled`` when tasks were stopped before
 they ran (a run marked failed skips them); the subject line says it too.
 """
@@ -109,22 +111,19 @@ def run(step: StepRun) -> None:
     text = as_text(summary)
     sent = []
     if config.email:
-        from django.conf import settings
-        from django.core.mail import send_mail
+        from django_etl.messaging import EmailNotSent, send_email
 
         try:
-            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, list(config.email))
-        except OSError as exc:
-            raise StepFailure(f"email could not be sent: {exc}", retryable=True) from None
+            send_email(subject, text, list(config.email))
+        except EmailNotSent as exc:
+            raise StepFailure(str(exc), retryable=True) from None
         sent.append(f"email to {len(config.email)} recipient(s)")
     if config.webhook_connector:
+        from django_etl.messaging import post_webhook, webhook_payload
+
         adapter = step.adapter(config.webhook_connector)
-        payload = (
-            {"text": f"*{subject}*\n{text}"}
-            if config.webhook_format == "slack"
-            else {"subject": subject, **summary}
-        )
-        http_status = adapter.post_json(config.webhook_path, payload)
+        payload = webhook_payload(config.webhook_format, subject, text, summary)
+        http_status = post_webhook(adapter, config.webhook_path, payload)
         sent.append(f"webhook HTTP {http_status}")
     step.result.details["sent"] = ", ".join(sent)
     step.result.details["run_status"] = status

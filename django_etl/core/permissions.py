@@ -26,6 +26,8 @@ VIEW = frozenset(
         "runs.view_pipelinerun",
         "runs.view_taskrun",
         "monitoring.view_alert",
+        "monitoring.view_alertrule",
+        "monitoring.view_alertdelivery",
         "lineage.view_datalineage",
     }
 )
@@ -46,10 +48,14 @@ EDIT = frozenset(
         "runs.run_pipelinerun",
     }
 )
-# An admin also owns where data lives and the secrets to reach it, and removes pipelines.
+# An admin also owns where data lives and the secrets to reach it, removes pipelines, and decides where the
+# organization's alerts are sent (alert rules mail addresses and POST to webhooks outside the platform).
 ADMINISTER = frozenset(
     {
         "pipelines.delete_pipeline",
+        "monitoring.add_alertrule",
+        "monitoring.change_alertrule",
+        "monitoring.delete_alertrule",
         "connectors.add_connector",
         "connectors.change_connector",
         "connectors.delete_connector",
@@ -95,6 +101,8 @@ ORGANIZATION_PATHS: dict[str, str] = {
     "runs.pipelinerun": "pipeline__organization",
     "runs.taskrun": "pipeline_run__pipeline__organization",
     "monitoring.alert": "organization",  # filled for every alert, run-less ones too (issue 12)
+    "monitoring.alertrule": "organization",
+    "monitoring.alertdelivery": "organization",
     "lineage.datalineage": "source_task__pipeline_run__pipeline__organization",
 }
 

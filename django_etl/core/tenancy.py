@@ -146,6 +146,13 @@ class RoleScopedMixin:
             formfield.queryset = choices_for(request, formfield.queryset, perms)
         return formfield
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if formfield is not None and getattr(formfield, "queryset", None) is not None:
+            perms = [codename("add", self.opts), codename("change", self.opts)]
+            formfield.queryset = choices_for(request, formfield.queryset, perms)
+        return formfield
+
 
 class TenantAdminMixin(RoleScopedMixin):
     """Role permissions, object by object, and the user's organizations only, for a ModelAdmin."""

@@ -19,3 +19,25 @@ class AlertType(models.TextChoices):
     RESOURCE_EXHAUSTION = "resource_exhaustion", "Resource Exhaustion"
     DATA_QUALITY = "data_quality", "Data Quality"
     CREDENTIAL_EXPIRING = "credential_expiring", "Credential Expiring"
+
+
+class DeliveryChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its (next) attempt
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"  # every attempt failed
+    REFUSED = "refused", "Refused"  # never tried again: the network policy or the rule's setup refuses it
+
+
+class DeliveryReason(models.TextChoices):
+    NEW = "new", "New alert"
+    ESCALATED = "escalated", "Level raised"
+
+
+class WebhookFormat(models.TextChoices):
+    JSON = "json", "JSON (the alert's fields)"
+    SLACK = "slack", "Slack ({text: …})"
