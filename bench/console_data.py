@@ -71,6 +71,17 @@ FAILED_ERROR = (
 )
 
 
+def tries_log(step: str, start, retries: int, *, rows: int, error: str | None = None) -> str:
+    """TaskRun.logs of a step tried ``retries + 1`` times: one section per try, as write-back keeps them."""
+    from django_etl.runs.logview import with_try
+
+    text = None
+    for number in range(1, retries + 2):
+        began = start + timedelta(seconds=31.5 * (number - 1))
+        text = with_try(text, number, log_lines(step, began, rows=rows, error=error) + "\n")
+    return text
+
+
 def log_lines(step: str, start, *, rows: int, error: str | None = None) -> str:
     """A try's log as Airflow 3 writes it (JSON lines), masked as write-back stores it."""
     events = [
@@ -232,9 +243,9 @@ def featured_failed_run(owner, diamond, steps, now):
             status=status,
             started_at=began,
             completed_at=started + timedelta(seconds=end) if end is not None else None,
-            metrics={**metrics, "try_number": retries + 1, "max_tries": 1} if began else {},
+            metrics={**metrics, "try_number": retries + 1, "max_tries": retries + 1} if began else {},
             retry_count=retries,
-            logs=log_lines(name, began, rows=metrics.get("rows_out", 0), error=error) if began else "",
+            logs=tries_log(name, began, retries, rows=metrics.get("rows_out", 0), error=error) if began else "",
         )
     for source, target in (("extract_orders", "clean_orders"), ("extract_orders", "enrich_customers")):
         DataLineage.objects.create(
