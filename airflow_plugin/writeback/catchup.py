@@ -58,6 +58,8 @@ def run_gaps(dag_runs: list[dict[str, Any]]) -> dict[tuple[str, str], str | None
 
 
 def _run_gap(dag_run: dict[str, Any], row) -> str | None:
+    if dag_run.get("state") == "queued":
+        return None  # nothing ran yet: live write-back records nothing before it runs either
     if row is None:
         return "not recorded"
     if dag_run.get("state") not in FINISHED_RUN_STATES:
@@ -85,7 +87,7 @@ def task_gaps(dag_run: dict[str, Any], task_instances: list[dict[str, Any]], spe
         return ["not recorded"]
     rows = rows_of_run(pipeline_run)
     gaps = []
-    for ti in task_instances:
+    for ti in _started(task_instances):
         task = task_info_from_api(ti)
         step_id = resolve_step_id(pipeline_run, task, spec)
         if step_id is None:
@@ -128,13 +130,18 @@ def catch_up(
     else:
         pipeline_run = recorder.record_run(run, spec)
         task_runs = (
-            recorder.record_task_instances(pipeline_run, run, tasks, spec)[0]
+            recorder.record_task_instances(pipeline_run, run, [t for t in tasks if t.state], spec)[0]
             if pipeline_run is not None
             else None
         )
     for task_id, task_run in (task_runs or {}).items():
         for earlier in _failed_earlier_tries(tries.get(task_id) or [], task_run):
             task_failure_alert(task_run.pipeline_run, task_run, run, earlier, None)
+
+
+def _started(task_instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Task instances of an open run the scheduler has reached (a state); the others have no task run yet."""
+    return [ti for ti in task_instances if ti.get("state")]
 
 
 def _first_start(tries: list[dict[str, Any]]) -> Any:

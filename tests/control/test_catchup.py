@@ -8,10 +8,10 @@ import runpy
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from django_etl.control.airflow_api import AirflowClient
-from django_etl.control.catchup import catch_up_runs
+from django_etl.control.catchup import catch_up_runs, doc_facts, parse_since
 from tests.control.conftest import RECORDER_DATABASES
 from tests.support.run_records import user_view
 
@@ -85,3 +85,149 @@ def test_catch_up_runs_records_a_missed_run_as_live_write_back_did(demo, recorde
     before = counts()
     again = catch_up_runs(dag_id=demo.dag_id)
     assert (again.caught_up, again.complete, counts()) == ([], 2, before)
+
+
+def forget(pipeline, run_id, keep_tasks: int):
+    """As if the run's end-of-run reconciliation (and most task events) had been lost: Django still has it
+    running, with only ``keep_tasks`` of its task runs."""
+    from django_etl.runs.models import PipelineRun
+
+    row = PipelineRun.objects.get(airflow_dag_id=pipeline.dag_id, airflow_run_id=run_id)
+    for task_run in list(row.task_runs.order_by("started_at"))[keep_tasks:]:
+        task_run.delete()
+    PipelineRun.objects.filter(pk=row.pk).update(
+        status="running", completed_at=None, metrics={**row.metrics, "reconciled": False}
+    )
+
+
+def break_enrich(pipeline) -> None:
+    """A step that fails for good (SQL naming a column that does not exist): a failed run keeps its staged data."""
+    from django.db import transaction
+
+    from django_etl.pipelines import versioning
+
+    enrich = pipeline.steps.get(name="Enrich orders")
+    enrich.config = {**enrich.config, "sql": "SELECT no_such_column FROM orders_raw"}
+    with transaction.atomic(), versioning.batch():  # as the admin saves: one version
+        enrich.save()
+
+
+@recorder_db
+def test_catch_up_runs_refills_a_run_whose_end_was_lost(demo):
+    break_enrich(demo)
+    run_id = run_once(demo)
+    recorded = view(demo, run_id)
+    forget(demo, run_id, keep_tasks=2)
+
+    report = catch_up_runs(dag_id=demo.dag_id)
+    assert report.caught_up == [f"{demo.dag_id}/{run_id}: running in Django, failed in Airflow"]
+    assert view(demo, run_id) == recorded
+    assert recorded["status"] == "failed" and len(recorded["tasks"]) == 6
+
+
+@recorder_db
+def test_catch_up_runs_dry_run_names_the_run_and_writes_nothing(demo, recorder_proxy):
+    recorder_proxy.stop()
+    try:
+        missed = run_once(demo)
+    finally:
+        recorder_proxy.start()
+    before = counts()
+    lines: list[str] = []
+    report = catch_up_runs(dag_id=demo.dag_id, dry_run=True, out=lines.append)
+    assert report.caught_up == [f"{demo.dag_id}/{missed}: not recorded"]
+    assert f"{demo.dag_id}/{missed}: would catch up (not recorded)" in lines
+    assert counts() == before
+
+
+@recorder_db
+def test_catch_up_runs_failed_run_gets_the_alerts_write_back_raises(demo, recorder_proxy):
+    break_enrich(demo)
+    live = run_once(demo)
+    recorder_proxy.stop()
+    try:
+        missed = run_once(demo)
+    finally:
+        recorder_proxy.start()
+
+    catch_up_runs(dag_id=demo.dag_id)
+    caught, recorded_live = view(demo, missed), view(demo, live)
+    assert caught == recorded_live
+    assert caught["status"] == "failed"
+    assert {task: row["status"] for task, row in caught["tasks"].items()} == {
+        "Extract orders": "success",
+        "Extract customers": "success",
+        "Enrich orders": "failed",
+        "Check orders": "upstream_failed",
+        "Load warehouse": "upstream_failed",
+        "Notify team": "success",
+    }
+    assert {kind for kind, _ in caught["alerts"]} == {"task_failed", "pipeline_failed"}
+
+
+@recorder_db
+def test_catch_up_runs_database_away_says_so_and_writes_nothing(demo, recorder_proxy):
+    from django_etl.control.catchup import CatchUpFailed
+
+    recorder_proxy.stop()
+    try:
+        run_once(demo)
+        before = counts()
+        with pytest.raises(
+            CatchUpFailed, match=r"Django's database refused write-back's connection.*DATABASE_URL"
+        ):
+            catch_up_runs(dag_id=demo.dag_id)
+    finally:
+        recorder_proxy.start()
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_catch_up_runs_command_airflow_unreachable_names_the_address(settings):
+    settings.ETL_AIRFLOW_API_URL = "http://127.0.0.1:9"
+    with pytest.raises(CommandError, match=r"Airflow is unreachable at http://127\.0\.0\.1:9"):
+        call_command("catch_up_runs")
+
+
+@pytest.mark.django_db
+def test_catch_up_runs_command_wrong_password_names_the_settings(api_settings):
+    api_settings.ETL_AIRFLOW_PASSWORD = "not-the-password"
+    with pytest.raises(CommandError, match=r"refused the service account .*ETL_AIRFLOW_PASSWORD"):
+        call_command("catch_up_runs")
+
+
+@pytest.mark.django_db
+def test_catch_up_runs_command_refuses_a_dag_that_is_no_pipeline(api_settings):
+    with pytest.raises(CommandError, match=r"'etl_catchup' is not a pipeline's DAG"):
+        call_command("catch_up_runs", "--dag-id", "etl_catchup")
+
+
+def test_parse_since_reads_durations_and_times():
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert parse_since("90m", now) == datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+    assert parse_since("2d", now) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert parse_since("2026-12-01T08:00", now) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    with pytest.raises(Exception, match=r"--since 'yesterday': give a duration"):
+        parse_since("yesterday", now)
+
+
+def test_doc_facts_reads_what_the_builder_writes():
+    from airflow_plugin.builder import doc_md
+
+    spec = {
+        "pipeline": {
+            "id": "7",
+            "name": "P",
+            "organization": "acme",
+            "organization_name": "Acme",
+            "version": "1.2.0",
+            "spec_hash": "sha256:abc",
+            "status": "active",
+        },
+        "dag": {"description": ""},
+        "steps": [],
+    }
+    assert doc_facts(doc_md(spec)) == {"version": "1.2.0", "spec_hash": "sha256:abc"}
+    assert doc_facts("### a DAG someone wrote by hand") == {}

@@ -63,7 +63,10 @@ def user_view(pipeline_run, dag_run: dict[str, Any], task_instances: list[dict[s
             "steps": sorted(steps),
         },
         "tasks": tasks,
-        "alerts": alert_events(pipeline_run),
+        "alerts": [
+            (kind, key.replace(dag_run["dag_run_id"], "<run>").replace(_iso(dag_run["end_date"]), "<end>"))
+            for kind, key in alert_events(pipeline_run)
+        ],
         "lineage": sorted(
             (e.source_task.pipeline_step.name, e.target_task.pipeline_step.name, e.relationship_type)
             for e in DataLineage.objects.filter(target_task__pipeline_run=pipeline_run).select_related(
@@ -88,6 +91,12 @@ def alert_events(pipeline_run) -> list[tuple[str, str]]:
         if alert.pipeline_run_id == pipeline_run.pk and metadata.get("event_key"):
             found.add((alert.alert_type, metadata["event_key"]))
     return sorted(found)
+
+
+def _iso(value: str | None) -> str:
+    from airflow_plugin.writeback.events import parse_when
+
+    return parse_when(value).isoformat() if value else "<no end>"
 
 
 def _datasets(data: dict[str, Any] | None) -> list[tuple[Any, Any]] | None:
