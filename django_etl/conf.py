@@ -442,6 +442,30 @@ _DECLARED = [
         parse_bool,
         "A failed run of the maintenance DAG raises an Alert in Django.",
     ),
+    Setting(
+        "ETL_PARTITIONS_SCHEDULE",
+        lambda: "30 2 * * *",
+        parse_text,
+        "Schedule of the etl_partitions DAG (manage_partitions: months ahead, retention, the check); 'off': manual.",
+    ),
+    Setting(
+        "ETL_PARTITIONS_MONTHS_AHEAD",
+        lambda: 3,
+        parse_count,
+        "How many months after this one the etl_partitions job keeps task_runs partitions for.",
+    ),
+    Setting(
+        "ETL_TASK_RUNS_RETENTION_MONTHS",
+        lambda: 0,
+        parse_count,
+        "Months of task runs kept live; older months are archived, detached and dropped. 0: keep everything.",
+    ),
+    Setting(
+        "ETL_PARTITION_ARCHIVE_URL",
+        lambda: str(var_dir() / "archive" / "task_runs"),
+        parse_text,
+        "Where archived months go: a folder, or s3://bucket/prefix (staging's S3 endpoint and keys).",
+    ),
 ]
 
 SETTINGS: dict[str, Setting] = {setting.name: setting for setting in _DECLARED}
