@@ -18,6 +18,7 @@ from django_etl.configmodel import Strict
 from django_etl.dataplane.api import ApiAdapter
 from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.files import FileAdapter
+from django_etl.dataplane.mysql import MysqlAdapter
 from django_etl.dataplane.netpolicy import Allowance
 from django_etl.dataplane.objectstore import ObjectStoreAdapter
 from django_etl.dataplane.postgres import PostgresAdapter
@@ -40,7 +41,11 @@ __all__ = [
 ]
 
 # Database connectors: one adapter (and config model) per engine, chosen by the config's "engine".
-DATABASE_ENGINES: dict[str, type[Adapter]] = {"postgresql": PostgresAdapter, "sqlite": SqliteAdapter}
+DATABASE_ENGINES: dict[str, type[Adapter]] = {
+    "postgresql": PostgresAdapter,
+    "sqlite": SqliteAdapter,
+    "mysql": MysqlAdapter,
+}
 # The database config as one tagged union (for typing and schema export), derived from the engines above.
 DatabaseConnectorConfig = Annotated[
     Union[tuple(cls.config_model for cls in DATABASE_ENGINES.values())],  # noqa: UP007 - built from a tuple
