@@ -108,6 +108,7 @@ class Alert(models.Model):
 class AlertRule(models.Model):
     """An organization's rule: alerts of these levels, types and pipelines go to these people (routing.py)."""
 
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="alert_rules")
     name = models.CharField(max_length=100, help_text="Unique in the organization.")
     is_active = models.BooleanField(default=True)
@@ -177,6 +178,7 @@ class AlertRule(models.Model):
 class AlertDelivery(models.Model):
     """One message an alert owes one rule's channel: the outbox row and then its log (routing.py)."""
 
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     rule = models.ForeignKey(
         AlertRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"

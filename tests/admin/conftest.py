@@ -37,7 +37,7 @@ def build_tenant(prefix: str, slug: str, members: dict, root, tmp_path) -> Tenan
     from django_etl.connectors.models import Connector, Credential, OrganizationPolicy
     from django_etl.core.models import Organization, OrganizationMembership, User
     from django_etl.lineage.models import DataLineage
-    from django_etl.monitoring.models import Alert
+    from django_etl.monitoring.models import Alert, AlertDelivery, AlertRule
     from django_etl.pipelines.models import Pipeline, PipelineStep
     from django_etl.runs.models import PipelineRun, TaskRun
 
@@ -112,6 +112,23 @@ def build_tenant(prefix: str, slug: str, members: dict, root, tmp_path) -> Tenan
         message=f"{prefix} alert",
         metadata={"note": f"{prefix} metadata"},
     )
+    rule = AlertRule.objects.create(
+        organization=organization,
+        name=f"{prefix} rule",
+        email_recipients=f"ops@{slug}.example",
+        webhook_connector=api,
+        webhook_path=f"/{slug}-hook",
+    )
+    rule.pipelines.set([pipeline])
+    delivery = AlertDelivery.objects.create(
+        alert=alert,
+        rule=rule,
+        organization=organization,
+        channel="email",
+        level="error",
+        target=f"ops@{slug}.example",
+        last_error=f"{prefix} delivery error",
+    )
     lineage = DataLineage.objects.create(
         source_task=extract_run, target_task=load_run, relationship_type="direct", metadata={"rows": 1}
     )
@@ -129,6 +146,8 @@ def build_tenant(prefix: str, slug: str, members: dict, root, tmp_path) -> Tenan
         extract_run,
         load_run,
         alert,
+        rule,
+        delivery,
         lineage,
     ]
     return tenant

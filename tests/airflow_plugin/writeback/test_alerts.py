@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.airflow_plugin.conftest import RECORDER_DATABASES
+from tests.support.receivers import smtp_sink, webhook_receiver  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases=RECORDER_DATABASES)]
 
@@ -145,3 +146,50 @@ def test_alerts_duplicate_failure_events_count_once(scripted_pipeline, run_dag):
         )
     [alert] = _alerts(spec, "task_failed")
     assert alert.occurrences == 1
+
+
+def test_alerts_of_a_failed_run_reach_the_rules_receivers_once(
+    scripted_pipeline,
+    run_dag,
+    organization,
+    user,
+    smtp_sink,  # noqa: F811
+    webhook_receiver,  # noqa: F811
+):
+    """A real failed run: its alerts wait in the outbox (write-back sends nothing); the drain delivers each
+    new alert once by email and webhook; the next failing run updates the alerts and sends nothing again."""
+    from django_etl.connectors.models import Connector
+    from django_etl.monitoring.models import AlertDelivery, AlertRule
+    from django_etl.monitoring.routing import deliver_alerts
+
+    hooks = Connector.objects.create(
+        name="hooks",
+        connector_type="api",
+        organization=organization,
+        created_by=user,
+        config={"base_url": webhook_receiver.base_url, "auth": "none", "max_retries": 0},
+    )
+    AlertRule.objects.create(
+        organization=organization,
+        name="on call",
+        min_level="error",
+        alert_types=["task_failed"],
+        email_recipients="oncall@example.com",
+        webhook_connector=hooks,
+        webhook_format="slack",
+    )
+    spec = scripted_pipeline([("clean", "transform", [], "fail", 0)])
+    run_dag(spec)
+    assert smtp_sink.messages == [] and webhook_receiver.posts == []
+    assert AlertDelivery.objects.filter(status="pending").count() == 2
+    assert deliver_alerts().sent == 2
+    [mail] = smtp_sink.messages
+    assert mail.recipients == ["oncall@example.com"] and "Task Failed" in mail.message["Subject"]
+    assert "table does not exist" in mail.message.get_content()
+    [post] = webhook_receiver.posts
+    assert "Task Failed" in post["body"]["text"]
+
+    run_dag(spec)
+    [alert] = _alerts(spec, "task_failed")
+    assert alert.occurrences == 2
+    assert deliver_alerts().sent == 0 and len(smtp_sink.messages) == 1
