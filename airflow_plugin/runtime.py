@@ -10,7 +10,7 @@ import time
 import traceback
 from typing import Any
 
-from airflow_plugin import metrics
+from airflow_plugin import metrics, resources
 from airflow_plugin.openlineage import dataset_locations
 from airflow_plugin.steps.context import StepResult, StepRun
 from django_etl.connectors.secrets import MIN_SECRET_LENGTH, mask, secret_values
@@ -32,6 +32,7 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     dag_id = context["dag"].dag_id if context.get("dag") is not None else context["ti"].dag_id
     run_id = context["run_id"]
     staging = Staging()
+    try_number = int(getattr(context.get("ti"), "try_number", 0) or 0)
     result = StepResult()
     secrets: list[str] = []
     error: str | None = None
@@ -39,6 +40,7 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     try:
         # Staged data lives in the organization's own folder, named from the pipeline's row, never a config.
         staging = Staging(organization=organization_of(operator.pipeline))
+        record_attempt(staging, dag_id, run_id, operator.task_id, try_number)
         config = parse_config(step_type, operator.render_config(context))  # the template sandbox
         connectors = resolve_connectors(operator.pipeline, step_type, config, secrets)
         result.locations = dataset_locations(step_type, config, connectors)  # for lineage; never secrets
@@ -77,11 +79,24 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
         raise airflow_error(exc, error) from None
     finally:
         manifest = build_manifest(step, operator.task_id, step_type, result, error, started)
+        manifest["try_number"] = try_number
+        manifest["resources"] = resources.task_resources(
+            staging.url, manifest["metrics"]["peak_memory_bytes"]
+        )
         try:
             staging.write_manifest(dag_id, run_id, operator.task_id, manifest)
         except Exception as write_error:  # the step's own outcome matters more than its manifest
             log.error("could not write the result manifest: %s", mask(str(write_error), secrets))
         log.info("step metrics: %s", manifest["metrics"])
+
+
+def record_attempt(staging: Staging, dag_id: str, run_id: str, task_id: str, try_number: int) -> None:
+    """This try's start (pid, host, memory cgroup, its OOM-kill counter): how the reconciler tells, if the try
+    ends without a manifest, whether the kernel killed it for memory (``airflow_plugin.resources``)."""
+    try:
+        staging.write_attempt(dag_id, run_id, task_id, resources.attempt_record(try_number))
+    except Exception as exc:  # the step matters more than this record
+        log.warning("could not record the try's start: %s", exc)
 
 
 def parse_config(step_type: str, rendered: dict[str, Any]) -> Any:

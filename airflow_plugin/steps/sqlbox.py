@@ -86,6 +86,20 @@ class SqlBox:
         if self.expired:
             raise self.timeout_error()
 
+    def memory_error(self, exc: BaseException, details: dict[str, Any], key: str) -> StepFailure | None:
+        """DuckDB hit its memory limit: the step's error, and ``details["duckdb_out_of_memory"]`` (its alert)."""
+        import duckdb
+
+        if not isinstance(exc, duckdb.OutOfMemoryException):
+            return None
+        limit = conf.value("ETL_DUCKDB_MEMORY_LIMIT")
+        # DuckDB's own hint suggests SET statements; the connection is locked, so name the setting instead.
+        details["duckdb_out_of_memory"] = {"memory_limit": limit, "error": first_line(exc), "key": key}
+        return StepFailure(
+            f"{key}: DuckDB ran out of memory at its limit of {limit} ({first_line(exc)}); raise "
+            "ETL_DUCKDB_MEMORY_LIMIT or reduce what the step holds at once (fewer columns, a narrower join)"
+        )
+
     # ------------------------------------------------------------ inputs
     def register(self, name: str, dataset: Any) -> None:
         """An Arrow dataset (or table, or reader) as the table ``name``: scanned lazily by DuckDB."""

@@ -58,8 +58,11 @@ def run(step: StepRun) -> None:
                 raise box.timeout_error() from None
             if isinstance(exc, StepFailure):
                 raise
+            key = "config.sql" if config.sql else "config.operations"
+            memory = box.memory_error(exc, step.result.details, key)
+            if memory is not None:
+                raise memory from None
             if isinstance(exc, duckdb.Error):
-                key = "config.sql" if config.sql else "config.operations"
                 raise StepFailure(f"{key}: SQL failed: {first_line(exc)}") from None
             raise
 

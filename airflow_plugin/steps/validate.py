@@ -34,6 +34,9 @@ def run(step: StepRun) -> None:
             except Exception as exc:
                 if box.expired:
                     raise box.timeout_error() from None
+                memory = box.memory_error(exc, step.result.details, f"config.checks[{index - 1}]")
+                if memory is not None:
+                    raise memory from None
                 if isinstance(exc, duckdb.Error):
                     raise StepFailure(
                         f"config.checks[{index - 1}]: check {name!r} could not run: {first_line(exc)}"

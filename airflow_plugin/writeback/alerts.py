@@ -161,11 +161,16 @@ def organization_of(pipeline_run) -> object:
     )
 
 
-def task_failure_alert(pipeline_run, task_run, run: RunInfo, task: TaskInfo, manifest) -> None:
-    """TASK_FAILED: a warning for a try that will be retried, an error for the final failure."""
+def task_failure_alert(
+    pipeline_run, task_run, run: RunInfo, task: TaskInfo, manifest, *, error: str | None = None
+) -> None:
+    """TASK_FAILED: a warning for a try that will be retried, an error for the final failure.
+
+    ``error``: what the recorder found out itself (a killed try: ``health.killed_try``).
+    """
     try_number = int(task.try_number or 0)
     retrying = task.event == "retry" or task.state == "up_for_retry"
-    error = task.error or (manifest or {}).get("error") or KILLED_MESSAGE
+    error = task.error or error or (manifest or {}).get("error") or KILLED_MESSAGE
     step = task_run.pipeline_step
     if retrying:
         level, kind = AlertLevel.WARNING, "retry"

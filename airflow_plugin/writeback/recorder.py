@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_plugin.writeback import alerts, delivery
+from airflow_plugin.writeback import alerts, delivery, health
 from airflow_plugin.writeback.alerts import ensure_alert, quality_alerts, task_failure_alert
 from airflow_plugin.writeback.delivery import ALIAS
 from airflow_plugin.writeback.events import RunInfo, TaskInfo
@@ -137,6 +137,7 @@ def reconcile(run: RunInfo, tasks: list[TaskInfo], msg: str = "", spec: dict[str
     task_runs, manifests = record_task_instances(pipeline_run, run, tasks, spec)
     record_lineage(pipeline_run, task_runs, manifests)
     _settle(pipeline_run, run, tasks, task_runs, manifests, msg, reconciled=True)
+    health.after_run(pipeline_run, task_runs, manifests)  # resources and the baseline (docs/alerts.md)
     if pipeline_run.status == RunStatus.SUCCESS:
         _delete_staged_run(run)
     return task_runs
@@ -158,7 +159,9 @@ def record_task_instances(pipeline_run, run: RunInfo, tasks: list[TaskInfo], spe
             continue
         task_runs[task.task_id] = task_run
         if task.state == "failed":
-            task_failure_alert(pipeline_run, task_run, run, task, manifest)
+            # A try that wrote no manifest was killed: recorded so, out of memory only on the OS's word.
+            killed = health.killed_try(pipeline_run, task_run, run, task, manifest)
+            task_failure_alert(pipeline_run, task_run, run, task, manifest, error=killed)
         elif task.state == "success":
             succeeded.append(task_run.pipeline_step_id)
         quality_alerts(pipeline_run, task_run, task, manifest)

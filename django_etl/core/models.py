@@ -49,7 +49,7 @@ class Organization(models.Model):
         # settings["monitoring"]: the organization's alert thresholds, the same keys as a pipeline's (docs/alerts.md).
         from django.core.exceptions import ValidationError
 
-        from django_etl.monitoring.policy import validate_organization_settings
+        from django_etl.alertpolicy import validate_organization_settings
         from django_etl.validation_report import Report
 
         report = Report()

@@ -28,6 +28,8 @@ from django_etl import conf
 from django_etl.dataplane.partwriter import write_parts
 
 MANIFEST = "manifest.json"
+# Written when a try starts (the OS facts the reconciler needs to tell how a try that wrote no manifest ended).
+ATTEMPT = "attempt.json"
 STATE_DIR = "_state"
 ORGANIZATION_PREFIX = "org_"
 
@@ -215,6 +217,14 @@ class Staging:
     def read_manifest(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
         return self.read_json(f"{self.task_dir(dag_id, run_id, task_id)}/{MANIFEST}")
 
+    def write_attempt(self, dag_id: str, run_id: str, task_id: str, record: dict[str, Any]) -> str:
+        path = f"{self.task_dir(dag_id, run_id, task_id)}/{ATTEMPT}"
+        self.write_json(path, record)
+        return path
+
+    def read_attempt(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+        return self.read_json(f"{self.task_dir(dag_id, run_id, task_id)}/{ATTEMPT}")
+
     def run_manifests(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         found = []
         for info in self.children(self.run_dir(dag_id, run_id)):
@@ -398,6 +408,11 @@ def organization_dir(organization: str) -> str:
 def read_manifest(dag_id: str, run_id: str, task_id: str, organization: Any = None) -> dict[str, Any] | None:
     """The result manifest a task wrote for this run, or None (found by dag id without ``organization``)."""
     return Staging(organization=organization).for_dag(dag_id).read_manifest(dag_id, run_id, task_id)
+
+
+def read_attempt(dag_id: str, run_id: str, task_id: str, organization: Any = None) -> dict[str, Any] | None:
+    """The record of the task's latest try's start (``airflow_plugin.resources``), or None."""
+    return Staging(organization=organization).for_dag(dag_id).read_attempt(dag_id, run_id, task_id)
 
 
 def delete_run(dag_id: str, run_id: str, organization: Any = None) -> None:

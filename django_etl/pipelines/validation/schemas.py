@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from django_etl.alertpolicy import MonitoringConfig
 from django_etl.configmodel import Identifier, Strict
-from django_etl.monitoring.policy import MonitoringConfig
 
 # ---------------------------------------------------------------- pipeline
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from django_etl.monitoring.policy import resolve
+from django_etl.alertpolicy import resolve
 
 
 def test_resolve_defaults_come_from_settings(settings):
