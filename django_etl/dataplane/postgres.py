@@ -24,6 +24,7 @@ from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.batches import empty_batch
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, split_table_name
 from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, check_host_syntax, refusal_at_save
+from django_etl.dataplane.watchdog import StatementWatchdog, source_timeout
 from django_etl.errors import StepFailure, first_line
 
 if TYPE_CHECKING:
@@ -233,6 +234,9 @@ def _as_text(value: Any) -> str | None:
 # ---------------------------------------------------------------- the adapter
 
 
+TIMEOUT_HINT = "a statement of a source query may run ETL_SOURCE_STATEMENT_TIMEOUT seconds"
+
+
 class PostgresAdapter(Adapter):
     connector_type = "database"
     config_model = PostgresConnectorConfig
@@ -334,11 +338,19 @@ class PostgresAdapter(Adapter):
                 conn.transaction(),
                 conn.cursor(name="etl_extract") as cursor,
             ):
+                # The session's statement_timeout is one the query can switch off (set_config): the client
+                # keeps the same limit on the query and on each fetch of its cursor.
+                watchdog = StatementWatchdog(source_timeout(), conn.cancel_safe)
                 cursor.itersize = batch_size
-                cursor.execute(query, params)
+                with watchdog.statement():
+                    cursor.execute(query, params)
                 schema = pg_schema(cursor.description)
                 empty = True
-                while rows := cursor.fetchmany(batch_size):
+                while True:
+                    with watchdog.statement():
+                        rows = cursor.fetchmany(batch_size)
+                    if not rows:
+                        break
                     empty = False
                     yield rows_to_batch(rows, schema)
                 if empty:  # no rows: the result's columns and types still say what the dataset is
@@ -350,7 +362,7 @@ class PostgresAdapter(Adapter):
         except psycopg.errors.ReadOnlySqlTransaction as exc:
             raise self.fail(f"source queries are read-only: {first_line(exc)}") from None
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise self.fail(f"timed out: {first_line(exc)}", retryable=True) from None
+            raise self.fail(f"timed out: {first_line(exc)} ({TIMEOUT_HINT})", retryable=True) from None
         except psycopg.OperationalError as exc:
             raise self.fail(f"connection lost: {first_line(exc)}", retryable=True) from None
         except psycopg.Error as exc:  # refused by the server: a data-modifying CTE, a read-write switch...

@@ -19,6 +19,7 @@ from django_etl.dataplane.batches import batches_of_rows, empty_batch
 from django_etl.dataplane.files import path_refusal
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, quote, split_table_name
 from django_etl.dataplane.netpolicy import Allowance
+from django_etl.dataplane.watchdog import StatementWatchdog, source_timeout
 from django_etl.errors import SchemaDriftError, StepFailure
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_SECONDS = 20
 INSERT_BATCH_ROWS = 20_000
+MAX_VALUE_BYTES = 100_000_000  # the largest text or blob a tenant's query may build (SQLITE_LIMIT_LENGTH)
 
 
 class SqliteConnectorConfig(Strict):
@@ -132,6 +134,8 @@ class SqliteAdapter(Adapter):
         except sqlite3.Error as exc:
             raise self.fail(f"cannot open SQLite file {self.config.path!r} read-only: {exc}") from None
         conn.set_authorizer(_read_only_authorizer)
+        # zeroblob(10**9), repeated replace(): no single value may grow past this (the default is 1 GB).
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         return conn
 
     def check(self) -> str:
@@ -147,12 +151,19 @@ class SqliteAdapter(Adapter):
     def read(self, request: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
         query, params = self._query(request)
         conn = self.connect_read_only()
+        # SQLite has no statement timeout: the watchdog interrupts a statement (the query, a fetch) past it.
+        watchdog = StatementWatchdog(source_timeout(), conn.interrupt)
         try:
-            cursor = conn.execute(query, params)
+            with watchdog.statement():
+                cursor = conn.execute(query, params)
             names = [d[0] for d in cursor.description]
 
             def rows():
-                while chunk := cursor.fetchmany(batch_size):
+                while True:
+                    with watchdog.statement():
+                        chunk = cursor.fetchmany(batch_size)
+                    if not chunk:
+                        return
                     for row in chunk:
                         yield {n: _sqlite_value(v) for n, v in zip(names, row, strict=True)}
 
@@ -165,6 +176,11 @@ class SqliteAdapter(Adapter):
         except sqlite3.DatabaseError as exc:
             if "not authorized" in str(exc) or "readonly" in str(exc):
                 raise self.fail(f"source queries may only read this file: {exc}") from None
+            if watchdog.fired and "interrupted" in str(exc):
+                raise self.fail(
+                    f"timed out: the query ran past ETL_SOURCE_STATEMENT_TIMEOUT ({watchdog.seconds:g} s)",
+                    retryable=True,
+                ) from None
             retryable = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
             raise self.fail(f"query failed: {exc}", retryable=retryable) from None
         except SchemaDriftError:
