@@ -16,7 +16,13 @@ from airflow_plugin.writeback import delivery, recorder
 from airflow_plugin.writeback.alerts import task_failure_alert
 from airflow_plugin.writeback.delivery import ALIAS
 from airflow_plugin.writeback.events import TaskInfo, parse_when, run_info_from_api, task_info_from_api
-from airflow_plugin.writeback.tasks import resolve_step_id, rows_of_run, task_status
+from airflow_plugin.writeback.tasks import (
+    read_manifest,
+    resolve_step_id,
+    rows_of_run,
+    task_status,
+    upsert_task_run,
+)
 from django_etl.runs.choices import RunStatus
 
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
@@ -125,18 +131,32 @@ def catch_up(
         task_info_from_api(ti, first_start=_first_start(tries.get(ti["task_id"]) or []))
         for ti in task_instances
     ]
+    # Earlier failed tries first, as their callbacks came before the last try's events: a later success
+    # then resolves their alert, as it does live.
+    retried = [task for task in tasks if task.task_id in tries]
+    if retried:
+        _earlier_failures(run, retried, tries, spec)
     if run.state in FINISHED_RUN_STATES:
-        task_runs = recorder.reconcile(run, tasks, _airflow_msg(dag_run, dag_run_timeout), spec)
-    else:
-        pipeline_run = recorder.record_run(run, spec)
-        task_runs = (
-            recorder.record_task_instances(pipeline_run, run, [t for t in tasks if t.state], spec)[0]
-            if pipeline_run is not None
-            else None
-        )
-    for task_id, task_run in (task_runs or {}).items():
-        for earlier in _failed_earlier_tries(tries.get(task_id) or [], task_run):
-            task_failure_alert(task_run.pipeline_run, task_run, run, earlier, None)
+        recorder.reconcile(run, tasks, _airflow_msg(dag_run, dag_run_timeout), spec)
+        return
+    pipeline_run = recorder.record_run(run, spec)
+    if pipeline_run is not None:
+        recorder.record_task_instances(pipeline_run, run, [t for t in tasks if t.state], spec)
+
+
+def _earlier_failures(run, tasks: list[TaskInfo], tries: dict[str, list[dict[str, Any]]], spec) -> None:
+    """The TASK_FAILED alerts the callbacks of the tasks' earlier failed tries would have raised."""
+    pipeline_run = recorder.record_run(run, spec)
+    if pipeline_run is None:
+        return
+    for task in tasks:
+        earlier = _failed_earlier_tries(tries[task.task_id], task)
+        if not earlier:
+            continue
+        manifest = read_manifest(run.dag_id, run.run_id, task.task_id)
+        task_run = upsert_task_run(pipeline_run, task, manifest, spec)
+        for attempt in earlier if task_run is not None else []:
+            task_failure_alert(pipeline_run, task_run, run, attempt, None)
 
 
 def _started(task_instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -149,25 +169,28 @@ def _first_start(tries: list[dict[str, Any]]) -> Any:
     return min(starts) if starts else None
 
 
-def _failed_earlier_tries(tries: list[dict[str, Any]], task_run) -> list[TaskInfo]:
-    """The tries before the task run's own that failed: retried ones (a retry callback's warning) and failed
-    ones a user cleared to run again (a failure callback's error)."""
-    current = int((task_run.metrics or {}).get("try_number") or 0)
+def _failed_earlier_tries(tries: list[dict[str, Any]], task: TaskInfo) -> list[TaskInfo]:
+    """The tries before the task instance's current one that failed: retried ones (a retry callback's
+    warning) and failed ones a user cleared to run again (a failure callback's error)."""
     earlier = []
     for attempt in tries:
         number = int(attempt.get("try_number") or 0)
         state = attempt.get("state")
-        if 0 < number < current and state in {"up_for_retry", "failed"}:
-            earlier.append(
-                TaskInfo(
-                    task_id=attempt["task_id"],
-                    event="retry" if state == "up_for_retry" else "failure",
-                    state=state,
-                    try_number=number,
-                    max_tries=int(attempt.get("max_tries") or 0),
-                    error=UNKNOWN_ERROR.format(n=number),
-                )
+        if not (0 < number < task.try_number and state in {"up_for_retry", "failed"}):
+            continue
+        # Airflow's history keeps a retried try as failed: it was a retry if it had tries left then.
+        max_tries = int(attempt.get("max_tries") or 0)
+        retried = state == "up_for_retry" or number <= max_tries
+        earlier.append(
+            TaskInfo(
+                task_id=task.task_id,
+                event="retry" if retried else "failure",
+                state="up_for_retry" if retried else "failed",
+                try_number=number,
+                max_tries=max_tries,
+                error=UNKNOWN_ERROR.format(n=number),
             )
+        )
     return earlier
 
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -77,8 +78,31 @@ def running_services(home: Path, django_db_blocker, *, admin: bool = True, **ext
 
 
 @pytest.fixture(scope="session")
-def services(django_db_setup, django_db_blocker, tmp_path_factory):
-    with running_services(tmp_path_factory.mktemp("services"), django_db_blocker) as cluster:
+def recorder_proxy(django_db_setup):
+    """A TCP proxy in front of PostgreSQL that the session's services write back through (their
+    ETL_RECORDER_DATABASE_URL): a test stops it to cut write-back's own connection, as an outage would."""
+    from django.db import connection
+
+    from tests.support.tcp_proxy import TcpProxy
+
+    db = connection.settings_dict
+    with TcpProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def services(django_db_setup, django_db_blocker, tmp_path_factory, recorder_proxy):
+    from django.db import connection
+
+    db = connection.settings_dict
+    login = quote(db["USER"] or "postgres") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    recorder_url = f"postgresql://{login}@127.0.0.1:{recorder_proxy.port}/{db['NAME']}"
+    with running_services(
+        tmp_path_factory.mktemp("services"),
+        django_db_blocker,
+        ETL_RECORDER_DATABASE_URL=recorder_url,
+        ETL_CATCHUP_SCHEDULE="off",  # the outage test triggers etl_catchup itself
+    ) as cluster:
         yield cluster
 
 

@@ -16,7 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.support.airflow_processes import free_port
+
+API_USER = "etl-catchup-test"
 
 
 @contextlib.contextmanager
@@ -51,3 +55,22 @@ def serve_api(home: Path, username: str, password: str) -> Iterator[str]:
         thread.join(timeout=30)
         with contextlib.suppress(OSError):
             os.unlink(passwords)
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_db):
+    """(base URL, user, password) of Airflow's API served from this process over the session's metadata DB."""
+    password = secrets.token_urlsafe(12)
+    with serve_api(Path(os.environ["AIRFLOW_HOME"]), API_USER, password) as url:
+        yield url, API_USER, password
+
+
+@pytest.fixture
+def api_settings(airflow_api, settings):
+    """Django's client of Airflow (ETL_AIRFLOW_*) pointed at that API."""
+    url, username, password = airflow_api
+    settings.ETL_AIRFLOW_API_URL = url
+    settings.ETL_AIRFLOW_USERNAME = username
+    settings.ETL_AIRFLOW_PASSWORD = password
+    settings.ETL_AIRFLOW_API_TIMEOUT = 30.0
+    return settings

@@ -12,6 +12,8 @@ import contextlib
 import socket
 import threading
 
+import pytest
+
 from tests.support.airflow_processes import free_port
 
 CHUNK = 65536
@@ -106,3 +108,25 @@ class TcpProxy:
         with self._lock:
             self._sockets.discard(source)
         source.close()
+
+
+@pytest.fixture(scope="module")
+def recorder_proxy(django_db_setup, django_db_blocker):
+    """The recorder's alias in this process (its own connection, as in every Airflow process) through a proxy
+    the test stops and starts."""
+    from django.db import connections
+
+    from airflow_plugin.writeback import close_connection, setup
+
+    setup()
+    alias = connections.settings["etl_recorder"]
+    address = (alias["HOST"], alias["PORT"])
+    proxy = TcpProxy(alias["HOST"] or "127.0.0.1", int(alias["PORT"] or 5432)).start()
+    close_connection()
+    alias["HOST"], alias["PORT"] = "127.0.0.1", str(proxy.port)
+    try:
+        yield proxy
+    finally:
+        close_connection()
+        alias["HOST"], alias["PORT"] = address
+        proxy.stop()
