@@ -2,9 +2,10 @@
 
 Tenant SQL is hostile input (docs/security.md, "DuckDB SQL"). The connection is opened with external access
 off (no file, no URL, no ATTACH, no INSTALL/LOAD), extension autoloading off, Python replacement scans off
-(a query cannot read a Python variable by naming it), memory, threads and spill disk bounded by settings, and
-its configuration locked, so no statement can undo any of it. The step's inputs are registered Arrow datasets
-(scanned lazily, never loaded whole). Before anything runs, each SQL text is parsed by DuckDB itself: exactly
+(a query cannot read a Python variable by naming it), memory, threads and spill disk bounded by settings
+(and the process's heap capped while it is open: steps/memcap.py), and its configuration locked, so no
+statement can undo any of it. The step's inputs are registered Arrow datasets (scanned lazily, never loaded
+whole). Before anything runs, each SQL text is parsed by DuckDB itself: exactly
 one SELECT; only the step's inputs (and the query's own CTEs) as tables; no introspection or side-effect
 functions; table functions from a short list. A timer interrupts the connection at the wall-clock limit.
 """
@@ -18,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_plugin.steps.memcap import HeapCap
 from django_etl import conf
 from django_etl.errors import StepFailure, first_line
 
@@ -41,6 +43,9 @@ class SqlBox:
         self.expired = False
         self._temp = tempfile.mkdtemp(prefix="etl-duckdb-")
         self.con = duckdb.connect(config=connection_config(self._temp))
+        # memory_limit does not count every allocation (repeat('a', 10**9)): the process's heap is capped too.
+        self._heap = HeapCap()
+        self._heap.acquire()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -61,6 +66,7 @@ class SqlBox:
         with self._lock:
             self._done.set()
             self.con.close()
+        self._heap.release()
         shutil.rmtree(self._temp, ignore_errors=True)
 
     def _watch(self) -> None:
@@ -211,6 +217,12 @@ def _walk(node: Any, scope: frozenset[str], *, in_table_function: bool) -> Itera
         scope = scope | {str(entry.get("key", "")).lower() for entry in ctes.get("map", [])}
     if node.get("type") == "BASE_TABLE":
         yield from _table_problems(node, scope)
+    if node.get("type") == "SHOW_REF" and not node.get("query"):
+        # SHOW <setting> reads a setting as current_setting() would (SHOW temp_directory, SHOW secret_directory);
+        # SHOW TABLES / SHOW ALL TABLES / SHOW databases list the catalog. DESCRIBE and SUMMARIZE of a table or
+        # a query carry that query, which is checked as any other.
+        shown = str(node.get("table_name") or node.get("schema_name") or "").strip('"')
+        yield f"SHOW {shown}: reads a setting or the catalog, not data (DESCRIBE or SUMMARIZE a query instead)"
     if "function_name" in node:
         yield from _function_problems(node, in_table_function)
     for key, value in node.items():
