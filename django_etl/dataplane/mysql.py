@@ -332,6 +332,14 @@ def _errno(exc: BaseException) -> int:
     return args[0] if args and isinstance(args[0], int) else 0
 
 
+LOCAL_FILE_REFUSED = "the server asked for a local file (LOAD DATA LOCAL INFILE), which connectors never send"
+
+
+def asked_for_a_file(exc: RuntimeError) -> bool:
+    """Whether PyMySQL refused a server's LOAD DATA LOCAL request (it raises a bare RuntimeError for it)."""
+    return "LOAD_LOCAL" in str(exc)
+
+
 # Server error numbers, by what the task does about them.
 ACCESS_DENIED = {1044, 1045, 1049, 1227, 1698}  # wrong login, unknown database: permanent
 READ_ONLY = {1792, 1290}  # a write in a READ ONLY transaction (or a read-only server)
@@ -398,12 +406,20 @@ class MysqlAdapter(Adapter):
             params["cursorclass"] = pymysql.cursors.SSCursor
         try:
             conn = _pinned_connection_class()(**params)
+            try:
+                conn.mariadb = "mariadb" in (conn.get_server_info() or "").lower()
+                with conn.cursor(pymysql.cursors.Cursor) as cursor:
+                    cursor.execute("SET time_zone = '+00:00'")  # TIMESTAMP values in UTC, both ways
+            except BaseException:
+                conn._force_close()  # no QUIT to a server that broke the protocol: the socket just closes
+                raise
         except pymysql.err.MySQLError as exc:
             permanent = _errno(exc) in ACCESS_DENIED
             raise self.fail(f"cannot connect: {_message(exc)}", retryable=not permanent) from None
-        conn.mariadb = "mariadb" in (conn.get_server_info() or "").lower()
-        with conn.cursor(pymysql.cursors.Cursor) as cursor:
-            cursor.execute("SET time_zone = '+00:00'")  # TIMESTAMP values in UTC, both ways
+        except RuntimeError as exc:
+            if not asked_for_a_file(exc):
+                raise
+            raise self.fail(f"cannot connect: {LOCAL_FILE_REFUSED}") from None
         return conn
 
     def connect_read_only(self, *, streaming: bool = False):
@@ -462,8 +478,10 @@ class MysqlAdapter(Adapter):
                 yield empty_batch(schema)
         except pymysql.err.MySQLError as exc:
             raise self._read_failure(exc) from None
-        except RuntimeError as exc:  # PyMySQL refusing a server's request for a local file
-            raise self.fail(f"query refused: {exc}") from None
+        except RuntimeError as exc:
+            if not asked_for_a_file(exc):
+                raise
+            raise self.fail(f"query refused: {LOCAL_FILE_REFUSED}") from None
         except pa.ArrowInvalid as exc:
             raise self.fail(f"a value does not convert: {first_line(exc)}") from None
         finally:
@@ -567,6 +585,10 @@ class MysqlAdapter(Adapter):
                     f"load into {request.table!r} interrupted: {text}", retryable=True
                 ) from None
             raise StepFailure(f"load into {request.table!r} refused: {text}") from None
+        except RuntimeError as exc:
+            if not asked_for_a_file(exc):
+                raise
+            raise StepFailure(f"load into {request.table!r} refused: {LOCAL_FILE_REFUSED}") from None
         finally:
             conn.close()
         return self._written(request, rows)
