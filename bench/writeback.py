@@ -5,7 +5,9 @@ Usage: .venv/bin/python bench/writeback.py [--runs 10] [--steps 20] [--server po
 Creates (and drops at the end) the scratch database etl_bench_writeback, migrates it, makes one pipeline of
 ``--steps`` steps and records ``--runs`` runs of it by calling the recorder's own functions directly (no
 Airflow run around them): an execute and a success event per task, then the end-of-run reconciliation that
-re-reads every task, its manifest and log, and writes lineage. Also times the first write in fresh processes
+re-reads every task, its manifest and log, and writes lineage. Then ``--health-runs`` more runs with the
+end-of-run health checks (resources, the baseline comparison of issue 15) alternately on and off, the checks
+alone, their query count and the plans of the baseline's history queries. Also times the first write in fresh processes
 (Django set-up and first connection included; Airflow already imported, as in a task process).
 """
 
@@ -286,11 +288,95 @@ def queries_per_task(pipeline, steps: dict, spec: dict) -> float:
     return count[0] / (len(items) - 1)
 
 
+def baseline_checks(pipeline, steps: dict, spec: dict, runs: int) -> dict:
+    """The end-of-run health checks (issue 15): reconciliation with them on and off, and the checks alone.
+
+    Records ``runs`` more runs (so the baseline window of 30 is full), alternating the checks on and off
+    (ETL_MONITORING_ENABLED) so both sides share the same database state; then times the checks alone on the
+    newest run, counts their queries and shows the plan of the history query.
+    """
+    from django.conf import settings
+    from django.db import connections
+
+    from airflow_plugin.writeback import health, recorder
+    from airflow_plugin.writeback.delivery import ALIAS
+    from django_etl.monitoring import performance
+    from django_etl.runs.models import PipelineRun, TaskRun
+
+    timings: dict[str, list[float]] = {"on": [], "off": []}
+    run = None
+    for n in range(runs):
+        start = datetime(2026, 6, 1, tzinfo=UTC) + timedelta(hours=n)
+        run_id = f"manual__bench_health_{n}"
+        write_manifests(run_id, pipeline.dag_id, steps)
+        side = "on" if n % 2 else "off"
+        settings.ETL_MONITORING_ENABLED = side == "on"
+        tasks = [task_record(t, s, "reconcile", "success", start) for t, s in steps.items()]
+        t0 = time.perf_counter()
+        recorder.reconcile(
+            run_record(pipeline, run_id, start, "success"), tasks, "success", {**spec, "steps": steps}
+        )
+        timings[side].append(time.perf_counter() - t0)
+        run = run_id
+    settings.ETL_MONITORING_ENABLED = True
+    pipeline_run = PipelineRun.objects.using(ALIAS).get(airflow_run_id=run)
+    task_runs = {
+        str(tr.pipeline_step_id): tr for tr in TaskRun.objects.using(ALIAS).filter(pipeline_run=pipeline_run)
+    }
+    alone, checks = [], []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        performance.check_finished_run(pipeline_run, list(task_runs.values()), using=ALIAS)
+        alone.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        health.after_run(pipeline_run, task_runs, {})
+        checks.append(time.perf_counter() - t0)
+    count = [0]
+
+    def counter(execute, sql, params, many, context):
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    with connections[ALIAS].execute_wrapper(counter):
+        health.after_run(pipeline_run, task_runs, {})
+    history = performance.recent_history(pipeline_run, 30, ALIAS)
+    plans = {}
+    from django.db.models.fields.json import KT
+
+    runs_query = (
+        PipelineRun.objects.using(ALIAS)
+        .filter(pipeline_id=pipeline.pk, status="success", started_at__lt=pipeline_run.started_at)
+        .order_by("-started_at")
+        .annotate(duration=KT("metrics__duration_seconds"))
+        .values_list("pk", "duration")[:30]
+    )
+    plans["runs"] = runs_query.explain(analyze=True)
+    ids = [pk for pk, _ in runs_query]
+    plans["task runs"] = (
+        TaskRun.objects.using(ALIAS)
+        .filter(pipeline_run_id__in=ids, status="success", run_started_at__lte=pipeline_run.started_at)
+        .values_list("pipeline_step_id")
+        .explain(analyze=True)
+    )
+    return {
+        "on": timings["on"],
+        "off": timings["off"],
+        "alone": alone,
+        "after_run": checks,
+        "queries": count[0],
+        "history": len(history),
+        "plans": plans,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cold", type=int, default=5)
+    parser.add_argument(
+        "--health-runs", type=int, default=40, help="runs recorded for the health-check figures"
+    )
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     os.environ["ETL_STAGING_URL"] = tempfile.mkdtemp(prefix="bench-writeback-")
@@ -345,6 +431,16 @@ def main() -> None:
             f"rows: {PipelineRun.objects.count()} runs, {TaskRun.objects.count()} task runs, "
             f"{DataLineage.objects.count()} lineage edges"
         )
+        health = baseline_checks(pipeline, steps, spec, args.health_runs)
+        print(f"end-of-run health checks (issue 15), baseline window full ({health['history']} runs):")
+        print(line("reconciliation, checks off", health["off"]))
+        print(line("reconciliation, checks on", health["on"]))
+        print(line("checks alone (resources + baseline)", health["after_run"]))
+        print(line("baseline comparison alone", health["alone"]))
+        print(f"{'queries of the checks per run end':<34} {health['queries']}")
+        for name, plan in health["plans"].items():
+            print(f"plan of the history query ({name}):")
+            print("  " + plan.replace("\n", "\n  "))
         cold = cold_starts(pipeline, steps, args.cold)
         print(line("cold: Django set-up", [c["setup"] for c in cold]))
         print(line("cold: first write (connect + rows)", [c["first_write"] for c in cold]))
