@@ -155,6 +155,8 @@ def _celery_environment(env: dict[str, str]) -> None:
         # Celery's database backend takes an SQLAlchemy URL after "db+": Airflow's metadata database.
         env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{metadata}")
     env.setdefault("AIRFLOW__CELERY__WORKER_CONCURRENCY", str(fitted_parallelism()))
+    # Django set up once per worker pool process, inherited by the task processes it forks.
+    env.setdefault("AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS", "airflow_plugin.celery_config.CELERY_CONFIG")
     env.setdefault("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
     env.setdefault("ETL_CELERY_QUEUES", env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"])
     env.setdefault("ETL_CELERY_WORKERS", "1")
@@ -291,6 +293,8 @@ class Services:
         return self.home / "logs"
 
     def commands(self) -> dict[str, list[str]]:
+        if set(self.names) <= set(self.command_lines):
+            return dict(self.command_lines)
         airflow = str(BIN / "airflow")
         port = self.env["AIRFLOW_API_PORT"]
         commands = {

@@ -76,7 +76,10 @@ def test_celery_run_succeeds_on_the_worker_with_staging_on_s3(celery_services, s
     instances = client().task_instances(demo.dag_id, run.airflow_run_id)
     assert {ti["queue"] for ti in instances} == {QUEUE}
     assert {ti["state"] for ti in instances} == {"success"}
-    assert b"execute_workload" in (cluster.logs / "worker-1.log").read_bytes()
+    worker_log = (cluster.logs / "worker-1.log").read_bytes()
+    assert b"execute_workload" in worker_log
+    # Task processes fork from pool processes that set Django up once (airflow_plugin.celery_config).
+    assert b"Django set up in worker pool process" in worker_log
     # Steps handed each other datasets staged in the bucket; after the success write-back deleted them.
     staged = [
         d["uri"]
