@@ -14,9 +14,11 @@ docs/step-config.md lists the variables and filters.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -71,6 +73,7 @@ SQL_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 MAX_RENDERED_LENGTH = 1_000_000  # characters per rendered string: a template cannot blow memory up
+_REPLACED: contextvars.ContextVar[int] = contextvars.ContextVar("etl_template_replaced", default=0)
 
 
 class TemplateValueError(ValueError):
@@ -126,8 +129,17 @@ def replace(value: Any, old: Any, new: Any, count: Any = None) -> str:
     if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
         raise TemplateValueError("replace: count must be a whole number")
     occurrences = text.count(old) if count is None or count < 0 else min(text.count(old), count)
-    if len(text) + occurrences * (len(new) - len(old)) > MAX_RENDERED_LENGTH:
+    size = len(text) + occurrences * (len(new) - len(old))
+    if size > MAX_RENDERED_LENGTH:
         raise TemplateValueError(f"replace: the result would exceed {MAX_RENDERED_LENGTH} characters")
+    # Each result is bounded, but a template can hold hundreds of them side by side: all the replaces of one
+    # rendered string share one budget, so the string is never built far past the limit it is checked against.
+    spent = _REPLACED.get() + size
+    if spent > 2 * MAX_RENDERED_LENGTH:
+        raise TemplateValueError(
+            f"replace: the results add up to more than {2 * MAX_RENDERED_LENGTH} characters"
+        )
+    _REPLACED.set(spent)
     return text.replace(old, new, -1 if count is None else count)
 
 
@@ -287,6 +299,7 @@ class _Checker:
     def __init__(self, sql: bool) -> None:
         self.sql = sql
         self.problems: list[str] = []
+        self.lexer = SqlLexer()  # where the template's SQL text stands, in document order
 
     def visit(self, node: nodes.Node) -> None:
         if isinstance(node, nodes.Template):
@@ -294,10 +307,15 @@ class _Checker:
                 self.visit(child)
         elif isinstance(node, nodes.Output):
             for position, child in enumerate(node.nodes):
+                if isinstance(child, nodes.TemplateData):
+                    self.lexer.feed(child.data)
+                    continue
                 self.expression(child)
                 if self.sql:
                     self.sql_output(child)
                     self.sql_quotes(node.nodes, position)
+                self.lexer.feed("0")  # a value: one token (two values side by side merge into one)
+                self.lexer.last = _VALUE
         elif isinstance(node, nodes.If):
             self.expression(node.test)
             for child in [*node.body, *node.elif_, *node.else_]:
@@ -414,18 +432,27 @@ class _Checker:
             )
 
     def sql_quotes(self, siblings: list[nodes.Node], position: int) -> None:
-        """``'{{ x | sql_literal }}'``: the quotes written around it would turn the literal inside out."""
+        """A quoted value must stand on its own in the SQL: not inside a literal, a quoted name or a comment.
+
+        ``'%{{ x | sql_literal }}%'`` would close the template's literal and put the value outside it;
+        ``E{{ x | sql_literal }}`` makes it a backslash-escape string; ``-- {{ x | sql_literal }}`` is in a
+        comment a newline in the value ends; ``{{ a | sql_literal }}{{ b | sql_literal }}`` is one literal.
+        """
         node = siblings[position]
         if not (isinstance(node, nodes.Filter) and node.name in QUOTING_FILTERS):
             return
-        before = siblings[position - 1] if position > 0 else None
         after = siblings[position + 1] if position + 1 < len(siblings) else None
-        left = before.data.rstrip()[-1:] if isinstance(before, nodes.TemplateData) else ""
-        right = after.data.lstrip()[:1] if isinstance(after, nodes.TemplateData) else ""
-        if left and left == right and left in "'\"":
+        right = after.data[:1] if isinstance(after, nodes.TemplateData) else ""
+        inside = self.lexer.inside()
+        if inside is not None:
             self.problems.append(
-                f"{{{{ {_describe(node)} }}}} is written inside {left}…{left}: {node.name} adds the quotes "
-                "itself; remove the ones around it"
+                f"{{{{ {_describe(node)} }}}} is written inside {inside}: {node.name} adds the quotes itself; "
+                "remove the ones around it (and write it outside comments)"
+            )
+        elif _glued(self.lexer.last) or right in ("'", '"', "$") or (right and _word_char(right)):
+            self.problems.append(
+                f"{{{{ {_describe(node)} }}}} is glued to the SQL around it (after {self.lexer.last!r}, before "
+                f"{right!r}): leave a space or an operator on both sides"
             )
 
     def unquoted(self, node: nodes.Node) -> Iterator[str]:
@@ -472,6 +499,82 @@ class _Checker:
         return best
 
 
+_VALUE = "another value"  # what the lexer's last "character" is right after a value
+
+
+def _glued(last: str) -> bool:
+    """Whether a quoted value written right after ``last`` is no longer a literal of its own.
+
+    'a''b' is one literal, E'…' and U&'…' are escape strings, col'…' or col42 a name the value chooses, $…$ a
+    dollar quote, and two values side by side one token.
+    """
+    return last == _VALUE or (len(last) == 1 and (last in "'\"$&\\" or _word_char(last)))
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class SqlLexer:
+    """Follows SQL text piece by piece: is its end inside a literal, a quoted name, a dollar quote or a comment?
+
+    Standard SQL as PostgreSQL, SQLite and DuckDB read it: '' and "" double a quote, -- runs to the end of the
+    line, /* */ nests (PostgreSQL), $tag$...$tag$ quotes (PostgreSQL, DuckDB).
+    """
+
+    def __init__(self) -> None:
+        self.state: str | None = None  # "'", '"', "--", "/*", or the $tag$ of a dollar quote
+        self.depth = 0
+        self.last = ""  # the last character fed (what a value would be glued to)
+
+    def inside(self) -> str | None:
+        if self.state is None:
+            return None
+        if self.state in ("--", "/*"):
+            return "an SQL comment"
+        return f"{self.state}…{self.state}"
+
+    def feed(self, text: str) -> None:
+        index, end = 0, len(text)
+        while index < end:
+            char = text[index]
+            state = self.state
+            if state is None:
+                if char in "'\"":
+                    self.state = char
+                elif text.startswith("--", index):
+                    self.state, index = "--", index + 1
+                elif text.startswith("/*", index):
+                    self.state, self.depth, index = "/*", 1, index + 1
+                elif char == "$" and not _word_char(self.last or " "):
+                    found = _DOLLAR_TAG.match(text, index)
+                    if found:
+                        self.state, index = found.group(0), found.end() - 1
+            elif state in ("'", '"'):
+                if char == state:
+                    if text.startswith(state * 2, index):
+                        index += 1  # a doubled quote stays inside
+                    else:
+                        self.state = None
+            elif state == "--":
+                if char == "\n":
+                    self.state = None
+            elif state == "/*":
+                if text.startswith("*/", index):
+                    self.depth, index = self.depth - 1, index + 1
+                    if self.depth == 0:
+                        self.state = None
+                elif text.startswith("/*", index):
+                    self.depth, index = self.depth + 1, index + 1
+            elif text.startswith(state, index):  # the closing $tag$
+                self.state, index = None, index + len(state) - 1
+            self.last = text[index]
+            index += 1
+
+
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
+
+
 def _describe(node: nodes.Node) -> str:
     if isinstance(node, nodes.Name):
         return node.name
@@ -508,6 +611,7 @@ def _render(value: Any, path: tuple, context: dict[str, Any]) -> tuple[Any, list
     if isinstance(value, str):
         if not _looks_templated(value):
             return value, []
+        budget = _REPLACED.set(0)
         try:
             text = ENVIRONMENT.from_string(value).render(context)
         except UndefinedError as exc:
@@ -518,6 +622,8 @@ def _render(value: Any, path: tuple, context: dict[str, Any]) -> tuple[Any, list
             return value, [(_key(path), f"a filter failed: {exc}")]
         except RecursionError:
             return value, [(_key(path), "template is nested too deeply")]
+        finally:
+            _REPLACED.reset(budget)
         if len(text) > MAX_RENDERED_LENGTH:
             return value, [(_key(path), f"renders to more than {MAX_RENDERED_LENGTH} characters")]
         return text, []
