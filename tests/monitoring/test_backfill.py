@@ -37,3 +37,22 @@ def test_backfill_fills_and_reverse_clears_alert_organization(pipeline, organiza
         assert Alert.objects.filter(organization__isnull=True).count() == 3
     finally:
         migrate_to(latest_monitoring_migration())
+
+
+def test_backfill_last_seen_is_the_creation_of_older_alerts(organization):
+    from django_etl.monitoring.models import Alert
+
+    Alert.objects.bulk_create(  # bulk_create skips save(): rows as they were before the lifecycle columns
+        [
+            Alert(organization=organization, level="error", alert_type="task_failed", message=f"m{i}")
+            for i in range(3)
+        ]
+    )
+    assert Alert.objects.filter(last_seen_at__isnull=True).count() == 3
+    try:
+        migrate_to(("monitoring", "0004_alert_lifecycle_fields"))
+        migrate_to(("monitoring", "0005_backfill_alert_last_seen"))
+        for alert in Alert.objects.all():
+            assert alert.last_seen_at == alert.created_at
+    finally:
+        migrate_to(latest_monitoring_migration())
