@@ -73,6 +73,18 @@ def oom_kill_count(events_path: str | None) -> int | None:
     return None
 
 
+def is_cgroup_events_file(path: str | None, root: Path = CGROUP_ROOT) -> bool:
+    """Only a cgroup's own counter file is read back from a start record (never any other path it names)."""
+    if not path:
+        return False
+    candidate = Path(path)
+    return (
+        candidate.name in {"memory.events", "memory.oom_control"}
+        and ".." not in candidate.parts
+        and candidate.is_relative_to(root)
+    )
+
+
 def cgroup_memory_limit(cgroup: dict[str, Any] | None) -> int | None:
     """The memory limit of the cgroup in bytes, or None when it has none."""
     if not cgroup:
@@ -184,7 +196,7 @@ def kill_verdict(attempt: dict[str, Any] | None) -> dict[str, Any]:
     kernel = kernel_oom_kills(since=float(attempt.get("monotonic_started") or 0.0) - 1.0)
     cgroup = attempt.get("cgroup") or {}
     before = attempt.get("oom_kill_before")
-    after = oom_kill_count(cgroup.get("events"))
+    after = oom_kill_count(cgroup.get("events")) if is_cgroup_events_file(cgroup.get("events")) else None
     facts = {"pid": pid, "cgroup": cgroup.get("dir"), "oom_kill_before": before, "oom_kill_after": after}
     if kernel is not None:
         if pid in kernel:

@@ -112,3 +112,15 @@ def test_kill_verdict_oom_killed_process_is_out_of_memory(tmp_path, small_memory
     assert verdict["out_of_memory"] is True, verdict
     assert verdict["oom_kill_after"] == verdict["oom_kill_before"] + 1
     assert str(attempt["pid"]) in verdict["evidence"] or "oom_kill" in verdict["evidence"]
+
+
+def test_kill_verdict_reads_only_cgroup_counter_files(tmp_path):
+    forged = tmp_path / "memory.events"
+    forged.write_text("oom_kill 9\n")
+    attempt = {
+        **resources.attempt_record(1),
+        "cgroup": {"version": 2, "dir": str(tmp_path), "events": str(forged)},
+    }
+    assert resources.kill_verdict(attempt)["oom_kill_after"] is None
+    assert not resources.is_cgroup_events_file("/sys/fs/cgroup/../../etc/memory.events")
+    assert resources.is_cgroup_events_file("/sys/fs/cgroup/memory/x/memory.oom_control")
