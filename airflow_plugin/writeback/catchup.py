@@ -36,13 +36,16 @@ TIMED_OUT = "timed_out"
 def run_gaps(dag_runs: list[dict[str, Any]]) -> dict[tuple[str, str], str | None]:
     """(dag_id, run_id) -> why Django's record of the run may lack something, or None when it is complete.
 
-    Judged from the run alone, in one query: a finished run whose end-of-run reconciliation was written
-    (``metrics.reconciled``) with the end Airflow gives is complete. Anything else is a gap, except a run still
-    open in Airflow and open in Django ("open"), which only its task instances can tell (``task_gaps``).
+    Judged from the run alone, in two queries: a run of a pipeline Django no longer has needs nothing; a
+    finished run whose end-of-run reconciliation was written (``metrics.reconciled``) with the end Airflow gives
+    is complete. Anything else is a gap, except a run still open in Airflow and open in Django ("open"), which
+    only its task instances can tell (``task_gaps``).
     """
     delivery.setup_django()
     from django.db.models import Q
 
+    from django_etl.pipelines.models import Pipeline
+    from django_etl.pipelines.naming import pipeline_id_from_dag_id
     from django_etl.runs.models import PipelineRun
 
     keys = {(r["dag_id"], r["dag_run_id"]) for r in dag_runs}
@@ -57,8 +60,17 @@ def run_gaps(dag_runs: list[dict[str, Any]]) -> dict[tuple[str, str], str | None
         .filter(match)
         .only("airflow_dag_id", "airflow_run_id", "status", "completed_at", "metrics")
     }
+    # Runs of a pipeline deleted from Django have nothing to be recorded against (live write-back skips them).
+    wanted = {str(pipeline_id_from_dag_id(dag_id)) for dag_id, _ in keys}
+    pipelines = {
+        str(pk) for pk in Pipeline.objects.using(ALIAS).filter(pk__in=wanted).values_list("pk", flat=True)
+    }
     return {
-        (r["dag_id"], r["dag_run_id"]): _run_gap(r, rows.get((r["dag_id"], r["dag_run_id"])))
+        (r["dag_id"], r["dag_run_id"]): (
+            _run_gap(r, rows.get((r["dag_id"], r["dag_run_id"])))
+            if str(pipeline_id_from_dag_id(r["dag_id"])) in pipelines
+            else None
+        )
         for r in dag_runs
     }
 

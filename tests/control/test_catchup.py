@@ -231,3 +231,16 @@ def test_doc_facts_reads_what_the_builder_writes():
     }
     assert doc_facts(doc_md(spec)) == {"version": "1.2.0", "spec_hash": "sha256:abc"}
     assert doc_facts("### a DAG someone wrote by hand") == {}
+
+
+@recorder_db
+def test_catch_up_runs_leaves_runs_of_a_deleted_pipeline_alone(demo, recorder_proxy):
+    recorder_proxy.stop()
+    try:
+        run_once(demo)
+    finally:
+        recorder_proxy.start()
+    dag_id = demo.dag_id
+    demo.delete()
+    report = catch_up_runs(dag_id=dag_id)
+    assert (report.runs_seen, report.complete, report.caught_up, report.failed) == (1, 1, [], [])
