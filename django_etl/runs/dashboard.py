@@ -98,8 +98,8 @@ def build(organization, *, now=None) -> Dashboard:
         organization=organization,
         pipelines=list(health.values()),
         open_alerts={level: totals[level] for level in LEVELS if totals.get(level)},
-        slowest_steps=slowest_steps(organization, since),
-        failing_steps=failing_steps(organization, since),
+        slowest_steps=slowest_steps(organization, since, now),
+        failing_steps=failing_steps(organization, since, now),
     )
 
 
@@ -156,41 +156,39 @@ def duration_trend(pipeline_ids, since):
 
 
 def open_alert_counts(organization):
-    # Alerts gain their own organization (credential expiry has no run); until then the run names it.
-    has_organization = any(f.name == "organization" for f in Alert._meta.fields)
-    owner = (
-        {"organization": organization}
-        if has_organization
-        else {"pipeline_run__pipeline__organization": organization}
-    )
+    """Open alerts of the organization by pipeline and level: by ``Alert.organization``, so run-less alerts
+    (credential expiry, compile errors) count in the totals too (their pipeline is None)."""
     return (
-        Alert.objects.filter(is_resolved=False, **owner)
+        Alert.objects.filter(is_resolved=False, organization=organization)
         .values("pipeline_run__pipeline_id", "level")
         .annotate(n=Count("pk"))
         .order_by()
     )
 
 
-def _step_rows(organization, since, status):
-    # Filtering on the partition key prunes task_runs to the window's months; status + run_started_at is
-    # task_runs_status_run_idx.
+def _step_rows(organization, since, until, status):
+    # A window bounded on both sides of the partition key prunes task_runs to the window's months (at most
+    # two for 30 days) and skips the default partition; status + run_started_at is task_runs_status_run_idx.
     return TaskRun.objects.filter(
-        status=status, run_started_at__gte=since, pipeline_step__pipeline__organization=organization
+        status=status,
+        run_started_at__gte=since,
+        run_started_at__lte=until,
+        pipeline_step__pipeline__organization=organization,
     ).values("pipeline_step_id", "pipeline_step__name", "pipeline_step__pipeline__name")
 
 
-def slowest_steps_query(organization, since):
+def slowest_steps_query(organization, since, until):
     took = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
     return (
-        _step_rows(organization, since, RunStatus.SUCCESS)
+        _step_rows(organization, since, until, RunStatus.SUCCESS)
         .filter(completed_at__isnull=False, started_at__isnull=False)
         .annotate(mean=Avg(took))
         .order_by("-mean")[:TOP_STEPS]
     )
 
 
-def slowest_steps(organization, since) -> list[StepStat]:
-    rows = slowest_steps_query(organization, since)
+def slowest_steps(organization, since, until) -> list[StepStat]:
+    rows = slowest_steps_query(organization, since, until)
     return [
         StepStat(
             row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["mean"].total_seconds()
@@ -199,13 +197,13 @@ def slowest_steps(organization, since) -> list[StepStat]:
     ]
 
 
-def failing_steps_query(organization, since):
-    rows = _step_rows(organization, since, RunStatus.FAILED).annotate(n=Count("pk"))
+def failing_steps_query(organization, since, until):
+    rows = _step_rows(organization, since, until, RunStatus.FAILED).annotate(n=Count("pk"))
     return rows.order_by("-n")[:TOP_STEPS]
 
 
-def failing_steps(organization, since) -> list[StepStat]:
+def failing_steps(organization, since, until) -> list[StepStat]:
     return [
         StepStat(row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["n"])
-        for row in failing_steps_query(organization, since)
+        for row in failing_steps_query(organization, since, until)
     ]

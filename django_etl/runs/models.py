@@ -118,3 +118,43 @@ class TaskRun(models.Model):
         if self.completed_at and self.started_at:
             return self.completed_at - self.started_at
         return None
+
+
+class ArchiveState(models.TextChoices):
+    """The steps of one month's archive, in order (runs/retention.py): each is committed before the next."""
+
+    ARCHIVING = "archiving", "Writing the archive"
+    ARCHIVED = "archived", "Archived (partition still attached)"
+    DETACHED = "detached", "Detached (rows of other tables still present)"
+    PURGED = "purged", "Related rows deleted (detached table still present)"
+    DROPPED = "dropped", "Dropped (only the archive holds it)"
+    RESTORED = "restored", "Restored"
+
+
+class PartitionArchive(models.Model):
+    """The durable state of one month of task_runs leaving (or coming back to) the database.
+
+    A run of the retention that stops part-way resumes from ``state``; the archive's manifest (files, row
+    counts, checksums) is kept here too, so a restore knows what to expect without listing the archive.
+    """
+
+    month = models.DateField(unique=True, help_text="First day of the month (UTC).")
+    partition = models.CharField(max_length=63, help_text="The partition's table name (task_runs_yYYYYmMM).")
+    state = models.CharField(max_length=20, choices=ArchiveState.choices, default=ArchiveState.ARCHIVING)
+    location = models.CharField(max_length=1000, help_text="The archive's folder or s3:// prefix.")
+    manifest = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What stays in the database of the month's pipeline runs: counts per pipeline and status.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "task_runs_archives"
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"{self.partition} ({self.state})"

@@ -6,6 +6,8 @@ See docs/partitioning.md. On other databases task_runs is a plain table and thes
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection as default_connection
@@ -82,6 +84,17 @@ def months_in_default(connection) -> list[dt.date]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def month_bounds(month: dt.date) -> tuple[str, str]:
+    """The partition bounds of ``month`` in UTC: [first day, first day of the next month)."""
+    return f"{month.isoformat()} 00:00:00+00", f"{add_months(month, 1).isoformat()} 00:00:00+00"
+
+
+def partition_month(name: str) -> dt.date | None:
+    """task_runs_y2025m01 -> 2025-01-01; None for any other name (the default partition)."""
+    match = re.fullmatch(rf"{TABLE}_y(\d{{4}})m(\d{{2}})", name)
+    return dt.date(int(match[1]), int(match[2]), 1) if match else None
+
+
 def create_month(connection, month: dt.date) -> int:
     """Create one month's partition, first moving that month's rows out of the default partition.
 
@@ -89,12 +102,20 @@ def create_month(connection, month: dt.date) -> int:
     the new table before it is attached, all in one transaction. Returns how many rows moved.
     """
     name = partition_name(month)
-    lower = f"{month.isoformat()} 00:00:00+00"
-    upper = f"{add_months(month, 1).isoformat()} 00:00:00+00"
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f'CREATE TABLE "{name}" (LIKE "{TABLE}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
+        return attach_month(connection, name, month)
+
+
+def attach_month(connection, name: str, month: dt.date) -> int:
+    """Attach the plain table ``name`` as ``month``'s partition, after moving that month's default rows in.
+
+    Also how a detached month comes back (runs/retention.py). Returns how many rows moved.
+    """
+    lower, upper = month_bounds(month)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         # Block concurrent writers of the default partition while its rows move.
         cursor.execute(f'LOCK TABLE "{DEFAULT_PARTITION}" IN EXCLUSIVE MODE')
-        cursor.execute(f'CREATE TABLE "{name}" (LIKE "{TABLE}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
         cursor.execute(
             f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" WHERE "{KEY}" >= %s AND "{KEY}" < %s '
             f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
@@ -107,12 +128,24 @@ def create_month(connection, month: dt.date) -> int:
     return moved
 
 
+def table_exists(connection, name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{name}"'])
+        return cursor.fetchone()[0]
+
+
 def ensure_partitions(
-    connection=default_connection, *, months_ahead: int = 3, today: dt.date | None = None, progress=None
+    connection=default_connection,
+    *,
+    months_ahead: int = 3,
+    today: dt.date | None = None,
+    progress=None,
+    archived: Iterable[dt.date] = (),
 ) -> PartitionReport:
     """Partitions for this month and ``months_ahead`` more, and for every month with rows in the default.
 
-    Safe to run repeatedly: existing partitions are left alone.
+    Safe to run repeatedly: existing partitions are left alone. ``archived`` months (runs/retention.py) are
+    not created again: rows of such a month in the default partition stay there for the check to report.
     """
     report = PartitionReport()
     if not is_postgresql(connection):
@@ -120,6 +153,7 @@ def ensure_partitions(
     this_month = month_start(today or dt.datetime.now(dt.UTC).date())
     wanted = {add_months(this_month, n) for n in range(months_ahead + 1)}
     wanted.update(months_in_default(connection))
+    wanted.difference_update(archived)
     present = existing_partitions(connection)
     for month in sorted(wanted):
         name = partition_name(month)

@@ -113,3 +113,30 @@ def test_credential_expiry_job_raises_each_warning_once(airflow_db, transactiona
     alerts = Alert.objects.filter(alert_type="credential_expiring", organization=organization)
     assert alerts.count() == 1
     assert "warehouse login" in alerts.get().message
+
+
+@pytest.mark.integration
+def test_partitions_job_empties_the_default_partition(airflow_db, transactional_db, pipeline, make_step):
+    import datetime as dt
+    import shutil
+
+    from django.db import connection
+
+    from django_etl.runs import partitioning
+    from django_etl.runs.models import PipelineRun, TaskRun
+
+    started = dt.datetime(2018, 11, 5, tzinfo=dt.UTC)  # a month with no partition: the default one
+    run = PipelineRun.objects.create(pipeline=pipeline, trigger_type="scheduled", started_at=started)
+    TaskRun.objects.create(
+        pipeline_run=run, pipeline_step=make_step("only", "notify", {"email": ["a@b.io"]}, 1)
+    )
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "etl_partitions.py"
+    shutil.copy(Path(__file__).resolve().parents[2] / "dags" / "etl_partitions.py", path)
+    try:
+        assert runpy.run_path(str(path))["dag"].test().state == "success"
+        assert partitioning.default_partition_rows() == 0
+        assert "task_runs_y2018m11" in partitioning.existing_partitions(connection)
+    finally:
+        path.unlink(missing_ok=True)
+        with connection.cursor() as cursor:
+            cursor.execute('DROP TABLE IF EXISTS "task_runs_y2018m11"')  # DDL outlives the test's flush

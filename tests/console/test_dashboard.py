@@ -67,3 +67,22 @@ def test_run_page_query_count_does_not_grow_with_tasks(client, root):
         assert response.content.decode().count('class="etl-badge"') >= steps
         counts.append(len(captured))
     assert 0 < counts[0] == counts[1]
+
+
+def test_dashboard_counts_run_less_alerts_of_the_organization(root):
+    from django_etl.monitoring.models import Alert
+    from django_etl.runs import dashboard
+    from django_etl.runs.models import PipelineRun
+
+    mine = make_busy_organization(root, pipelines=1, steps=1, runs=2, slug="mine")
+    other = make_busy_organization(root, pipelines=1, steps=1, runs=2, slug="other")
+    run = PipelineRun.objects.filter(pipeline__organization=mine).first()
+    Alert.objects.create(pipeline_run=run, level="error", alert_type="pipeline_failed", message="run failed")
+    # Run-less: a credential of the organization expires; another organization's alert must not count.
+    Alert.objects.create(organization=mine, level="warning", alert_type="credential_expiring", message="soon")
+    Alert.objects.create(organization=other, level="warning", alert_type="credential_expiring", message="x")
+    Alert.objects.create(level="error", alert_type="resource_exhaustion", message="platform, no organization")
+
+    board = dashboard.build(mine)
+    assert board.open_alerts == {"error": 1, "warning": 1}
+    assert board.pipelines[0].open_alerts == {"error": 1}

@@ -39,8 +39,8 @@ def test_dashboard_plans_use_the_dashboard_indexes(busy):
         "last run": plan(dashboard.pipelines_with_last_run_query(busy)),
         "success": plan(dashboard.success_counts(ids, since, now - timedelta(days=7))),
         "trend": plan(dashboard.duration_trend(ids, since)),
-        "failing": plan(dashboard.failing_steps_query(busy, since)),
-        "slowest": plan(dashboard.slowest_steps_query(busy, since)),
+        "failing": plan(dashboard.failing_steps_query(busy, since, now)),
+        "slowest": plan(dashboard.slowest_steps_query(busy, since, now)),
     }
     run_indexes = pipeline_run_indexes()
     for name in ("last run", "success", "trend"):

@@ -82,3 +82,43 @@ def test_orm_cascade_deletes_alerts_and_lineage_without_db_constraint(make_task_
     source.pipeline_run.delete()
     assert Alert.objects.count() == 0 and DataLineage.objects.count() == 0
     assert sum(orphans().values()) == 0
+
+
+def scanned_partitions(sql: str, params) -> set[str]:
+    """The task_runs partitions in a query's plan (EXPLAIN's relation names)."""
+    import json
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    found, stack = set(), [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        if str(node.get("Relation Name", "")).startswith("task_runs_"):
+            found.add(node["Relation Name"])
+        stack.extend(node.get("Plans", []))
+    return found
+
+
+def test_console_window_queries_prune_to_the_window_months(make_task_run, organization):
+    from django.utils import timezone
+
+    from django_etl.runs import dashboard
+
+    now = timezone.now()
+    for days_ago in (1, 20, 45, 80, 110, 140):  # six months of rows, then their partitions and statistics
+        for _ in range(3):
+            make_task_run(now - dt.timedelta(days=days_ago))
+    partitioning.ensure_partitions(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE task_runs")
+    assert partitioning.default_partition_rows() == 0
+    since = now - dt.timedelta(days=dashboard.WINDOW_DAYS)
+    window = {partitioning.partition_name(partitioning.month_start(d)) for d in (since, now)}
+    for query in (
+        dashboard.failing_steps_query(organization, since, now),
+        dashboard.slowest_steps_query(organization, since, now),
+    ):
+        scanned = scanned_partitions(*query.query.sql_with_params())
+        assert scanned == window and len(scanned) <= 2, scanned  # neither older months nor the default
