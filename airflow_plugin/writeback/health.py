@@ -15,6 +15,7 @@ Neither may fail the write-back: each logs its own error and returns.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from airflow_plugin.writeback.delivery import ALIAS
@@ -112,20 +113,23 @@ def _after_run(pipeline_run, task_runs: dict[str, Any], manifests: dict[str, dic
     policy = resolve(pipeline["config"], pipeline["organization__settings"])
     if not policy.enabled:
         return
-    names = performance.step_names(pipeline_run.pipeline_id, ALIAS)
+    steps = performance.step_rows(pipeline_run.pipeline_id, ALIAS)
+    names = {step_id: name for step_id, (name, _) in steps.items()}
     cleared: list[str] = []
     for task_id, task_run in task_runs.items():
         manifest = manifests.get(task_id)
         if manifest is None or (task_run.metrics or {}).get("ended") == KILLED:
             continue
+        name, step_limit = steps.get(str(task_run.pipeline_step_id), (task_id, None))
         cleared += resource_alerts.check_task(
             pipeline_run,
             task_run,
             task_id,
             manifest,
-            policy=policy,
+            # A step's own memory_limit_mb wins over the pipeline's and the organization's.
+            policy=replace(policy, memory_limit_mb=int(step_limit)) if step_limit else policy,
             organization_id=pipeline["organization_id"],
-            step_name=names.get(str(task_run.pipeline_step_id), task_id),
+            step_name=name,
             using=ALIAS,
         )
     succeeded = [tr.pipeline_step_id for tr in task_runs.values() if tr.status == RunStatus.SUCCESS]

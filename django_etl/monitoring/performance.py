@@ -327,13 +327,21 @@ def check_finished_run(
 
 def step_names(pipeline_id, using: str) -> dict[str, str]:
     """step id -> name of a pipeline's steps, in one query."""
+    return {step_id: name for step_id, (name, _) in step_rows(pipeline_id, using).items()}
+
+
+def step_rows(pipeline_id, using: str) -> dict[str, tuple[str, Any]]:
+    """step id -> (name, the step's own memory limit in MiB or None), in one query."""
+    from django.db.models.fields.json import KT
+
     from django_etl.pipelines.models import PipelineStep
 
     return {
-        str(pk): name
-        for pk, name in PipelineStep.objects.using(using)
+        str(pk): (name, _number(limit))
+        for pk, name, limit in PipelineStep.objects.using(using)
         .filter(pipeline_id=pipeline_id)
-        .values_list("pk", "name")
+        .annotate(limit=KT("config__memory_limit_mb"))
+        .values_list("pk", "name", "limit")
     }
 
 

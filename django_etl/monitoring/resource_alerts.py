@@ -128,7 +128,7 @@ def check_task(
     memory = memory_finding(manifest, policy)
     if memory is not None:
         limit = (
-            f"its limit of {policy.memory_limit_mb} MiB (monitoring.memory_limit_mb)"
+            f"its limit of {policy.memory_limit_mb} MiB (memory_limit_mb)"
             if memory["limit_source"] == "memory_limit_mb"
             else f"{policy.memory_share:.0%} of the worker's {_mib(memory['worker_memory_bytes'])}"
         )

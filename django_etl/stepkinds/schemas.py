@@ -20,6 +20,12 @@ class StepOptions(Strict):
     retries: int | None = Field(None, ge=0, le=20)
     retry_delay_seconds: int | None = Field(None, ge=0)
     execution_timeout_seconds: int | None = Field(None, gt=0)
+    memory_limit_mb: int | None = Field(
+        None,
+        ge=1,
+        description="Peak memory (MiB) of this step's task above which a RESOURCE_EXHAUSTION alert is raised; "
+        "overrides the pipeline's monitoring.memory_limit_mb (docs/alerts.md).",
+    )
 
 
 class Pagination(Strict):

@@ -52,7 +52,7 @@ def make_pipeline(organization, user, landing):
     """Extract orders.csv, then one transform with ``sql``; ``monitoring``: the pipeline's alert thresholds."""
     from django_etl.pipelines.models import Pipeline, PipelineStep
 
-    def make(name: str, sql: str, monitoring: dict | None = None):
+    def make(name: str, sql: str, monitoring: dict | None = None, **crunch_options):
         config = {"schedule": None, "retries": 0}
         if monitoring is not None:
             config["monitoring"] = monitoring
@@ -70,7 +70,7 @@ def make_pipeline(organization, user, landing):
             pipeline=pipeline,
             name="Crunch",
             step_type="transform",
-            config={"inputs": ["orders"], "output": "crunched", "sql": sql},
+            config={"inputs": ["orders"], "output": "crunched", "sql": sql, **crunch_options},
             order_index=20,
             dependencies=[str(extract.pk)],
         )
@@ -144,12 +144,13 @@ def test_health_over_memory_task_raises_resource_alert(make_pipeline, run_pipeli
     from django_etl.runs.models import TaskRun
 
     # Any task process is bigger than 1 MiB: the limit is what the test controls, the allocation is real.
-    pipeline, _, crunch = make_pipeline("Memory hog", HOG_SQL, {"memory_limit_mb": 1})
+    # The limit is the transform's own (its step config); the extract has none and raises nothing.
+    pipeline, _, crunch = make_pipeline("Memory hog", HOG_SQL, memory_limit_mb=1)
     run = run_pipeline(pipeline)
     assert run.status == "success"
     peak = TaskRun.objects.get(pipeline_run=run, pipeline_step=crunch).metrics["peak_memory_bytes"]
-    alert = Alert.objects.get(alert_type="resource_exhaustion", task_run__pipeline_step=crunch)
-    assert alert.level == "warning"
+    alert = Alert.objects.get(alert_type="resource_exhaustion")
+    assert (alert.level, alert.task_run.pipeline_step) == ("warning", crunch)
     meta = alert.metadata
     assert (meta["resource"], meta["limit_source"], meta["limit_bytes"]) == (
         "memory",
@@ -159,6 +160,19 @@ def test_health_over_memory_task_raises_resource_alert(make_pipeline, run_pipeli
     assert meta["peak_memory_bytes"] == peak > 100 * (1 << 20)
     assert meta["worker_memory_bytes"] > peak
     assert "peaked at" in alert.message and "its limit of 1 MiB" in alert.message
+
+
+def test_health_pipeline_memory_limit_applies_to_every_step(make_pipeline, run_pipeline):
+    from django_etl.monitoring.models import Alert
+
+    pipeline, extract, crunch = make_pipeline("Tight pipeline", FAST_SQL, {"memory_limit_mb": 1})
+    assert run_pipeline(pipeline).status == "success"
+    steps = set(
+        Alert.objects.filter(alert_type="resource_exhaustion").values_list(
+            "task_run__pipeline_step", flat=True
+        )
+    )
+    assert steps == {extract.pk, crunch.pk}
 
 
 def test_health_default_thresholds_raise_no_resource_alert(make_pipeline, run_pipeline):
