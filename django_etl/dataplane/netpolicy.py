@@ -333,6 +333,15 @@ def _declared_servers() -> list[tuple[str, str, int]]:
     ):
         server = _url_server(what, os.environ.get(variable, ""))
         found += [server] if server else []
+    for setting, what in (
+        # write-back's own address of Django's database (a pooler): the same database
+        ("ETL_RECORDER_DATABASE_URL", "write-back's database server (ETL_RECORDER_DATABASE_URL)"),
+        # the REST API Django (Run now, the catch-up) signs in to with the service account
+        ("ETL_AIRFLOW_API_URL", "Airflow's API server (ETL_AIRFLOW_API_URL)"),
+    ):
+        url = str(conf.value(setting) or "")
+        server = _url_server(what, url) if url else None
+        found += [server] if server else []
     endpoint = str(conf.value("ETL_STAGING_S3_ENDPOINT_URL") or "")
     if endpoint:
         server = _url_server("the staging store", endpoint if "://" in endpoint else f"https://{endpoint}")

@@ -165,6 +165,19 @@ def test_platform_servers_include_declared_ones_and_the_staging_store(settings, 
         netpolicy.network_policy().check("93.184.215.16", 9000)
 
 
+def test_platform_servers_include_write_backs_database_and_airflows_api(settings, dns):
+    settings.ETL_NETWORK_ALLOW = ["0.0.0.0/0"]
+    settings.ETL_RECORDER_DATABASE_URL = "postgres://etl:pw@pgbouncer.example.test:6432/etl"
+    dns["pgbouncer.example.test"] = [PUBLIC]
+    settings.ETL_AIRFLOW_API_URL = "http://airflow-api.example.test:8080"
+    dns["airflow-api.example.test"] = ["93.184.215.17"]
+    policy = netpolicy.network_policy()
+    with pytest.raises(NetworkRefused, match=r"write-back's database server \(ETL_RECORDER_DATABASE_URL\)"):
+        policy.check("pgbouncer.example.test", 6432)
+    with pytest.raises(NetworkRefused, match=r"Airflow's API server \(ETL_AIRFLOW_API_URL\)"):
+        policy.check("airflow-api.example.test", 8080)
+
+
 def test_platform_server_of_this_machine_matches_every_local_address():
     server = netpolicy.PlatformServer("x", "localhost", 5432, frozenset({ipaddress.ip_address("127.0.0.1")}))
     assert server.matches(ipaddress.ip_address("127.9.9.9"), 5432)
