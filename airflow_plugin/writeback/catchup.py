@@ -84,7 +84,10 @@ def _run_gap(dag_run: dict[str, Any], row) -> str | None:
         return "open" if row.status in OPEN else f"{row.status} in Django, {dag_run.get('state')} in Airflow"
     if row.status in OPEN:
         return f"{row.status} in Django, {dag_run.get('state')} in Airflow"
-    if not (row.metrics or {}).get("reconciled"):
+    if (row.metrics or {}).get("reconciled") is False:
+        # Settled by the DAG callbacks' safety net from Django's rows: the end-of-run reconciliation was lost.
+        # (Rows settled before the mark existed carry none: their reconciliation ran; a second one would find
+        # a successful run's manifests deleted.)
         return "settled without all its task instances"
     if row.completed_at != parse_when(dag_run.get("end_date")):
         return "settled before its last end in Airflow"

@@ -87,16 +87,19 @@ def test_catch_up_runs_records_a_missed_run_as_live_write_back_did(demo, recorde
     assert (again.caught_up, again.complete, counts()) == ([], 2, before)
 
 
-def forget(pipeline, run_id, keep_tasks: int):
-    """As if the run's end-of-run reconciliation (and most task events) had been lost: Django still has it
-    running, with only ``keep_tasks`` of its task runs."""
+def forget(pipeline, run_id, keep_tasks: int, status: str):
+    """As if the run's end-of-run reconciliation (and most task events) had been lost: Django has only
+    ``keep_tasks`` of its task runs, and the run still running, or settled by the DAG callbacks' safety net
+    from those rows (``status``)."""
     from django_etl.runs.models import PipelineRun
 
     row = PipelineRun.objects.get(airflow_dag_id=pipeline.dag_id, airflow_run_id=run_id)
     for task_run in list(row.task_runs.order_by("started_at"))[keep_tasks:]:
         task_run.delete()
     PipelineRun.objects.filter(pk=row.pk).update(
-        status="running", completed_at=None, metrics={**row.metrics, "reconciled": False}
+        status=status,
+        completed_at=None if status == "running" else row.completed_at,
+        metrics={**row.metrics, "reconciled": False, "task_count": keep_tasks},
     )
 
 
@@ -112,15 +115,22 @@ def break_enrich(pipeline) -> None:
         enrich.save()
 
 
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ("running", "running in Django, failed in Airflow"),
+        ("failed", "settled without all its task instances"),
+    ],
+)
 @recorder_db
-def test_catch_up_runs_refills_a_run_whose_end_was_lost(demo):
+def test_catch_up_runs_refills_a_run_whose_end_was_lost(demo, status, reason):
     break_enrich(demo)
     run_id = run_once(demo)
     recorded = view(demo, run_id)
-    forget(demo, run_id, keep_tasks=2)
+    forget(demo, run_id, keep_tasks=2, status=status)
 
     report = catch_up_runs(dag_id=demo.dag_id)
-    assert report.caught_up == [f"{demo.dag_id}/{run_id}: running in Django, failed in Airflow"]
+    assert report.caught_up == [f"{demo.dag_id}/{run_id}: {reason}"]
     assert view(demo, run_id) == recorded
     assert recorded["status"] == "failed" and len(recorded["tasks"]) == 6
 
