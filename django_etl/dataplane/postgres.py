@@ -1,6 +1,7 @@
 """PostgreSQL end to end, as a provider's hook: config, connect, read (server-side cursor), COPY loads, types.
 
-Reads stream a server-side cursor into Arrow batches (PostgreSQL -> Arrow types by OID). Loads COPY the
+Reads stream ``COPY (query) TO STDOUT`` into Arrow batches parsed by Arrow (``pgcopy.py``; PostgreSQL -> Arrow
+types by OID, the same as the row-by-row cursor path that previews use). Loads COPY the
 staged dataset in (binary through pgpq when every column maps, CSV text otherwise) in one of four modes —
 append, replace, upsert, replace_interval — all atomic and recorded in the shared load ledger.
 """
@@ -11,6 +12,7 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -329,32 +331,71 @@ class PostgresAdapter(Adapter):
         return f"connected to PostgreSQL {version}, database {self.config.database!r}"
 
     def read(self, request: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
-        import psycopg
+        """The request's rows through ``COPY (query) TO STDOUT``, converted by Arrow (``pgcopy.py``).
+
+        The query is first declared as a server-side cursor (sent alone, in the extended protocol: exactly one
+        ``SELECT`` or ``VALUES``, as before) to learn its columns' types; nothing is fetched from it. The same
+        query then runs inside ``COPY (…) TO STDOUT`` in the same read-only transaction, under the same
+        statement timeout, which here bounds the whole read (one statement).
+        """
+        from psycopg import sql
+
+        from django_etl.dataplane.pgcopy import CopyPlan, copy_batches, rebatch
 
         query, params = self._query(request)
-        try:
-            with (
-                self.connect_read_only() as conn,
-                conn.transaction(),
-                conn.cursor(name="etl_extract") as cursor,
-            ):
-                # The session's statement_timeout is one the query can switch off (set_config): the client
-                # keeps the same limit on the query and on each fetch of its cursor.
-                watchdog = StatementWatchdog(source_timeout(), conn.cancel_safe)
-                cursor.itersize = batch_size
-                with watchdog.statement():
-                    cursor.execute(query, params)
-                schema = pg_schema(cursor.description)
-                empty = True
-                while True:
-                    with watchdog.statement():
-                        rows = cursor.fetchmany(batch_size)
-                    if not rows:
-                        break
+        with self._source_errors(), self.connect_read_only() as conn, conn.transaction():
+            watchdog = StatementWatchdog(source_timeout(), conn.cancel_safe)
+            # Text the way Arrow parses it; neither changes what the query computes.
+            conn.execute("SET LOCAL client_encoding = 'UTF8'")
+            conn.execute("SET LOCAL DateStyle = 'ISO'")
+            with watchdog.statement(), conn.cursor(name="etl_extract") as cursor:
+                cursor.execute(query, params)
+                description = cursor.description
+            schema = pg_schema(description)
+            plan = CopyPlan(conn, description, schema)
+            statement = sql.SQL("COPY ({}\n) TO STDOUT (FORMAT csv)").format(query)
+            empty = True
+            with watchdog.statement():
+                for batch in rebatch(copy_batches(conn, statement, params, plan), batch_size):
                     empty = False
-                    yield rows_to_batch(rows, schema)
-                if empty:  # no rows: the result's columns and types still say what the dataset is
-                    yield empty_batch(schema)
+                    yield batch
+            if empty:  # no rows: the result's columns and types still say what the dataset is
+                yield empty_batch(schema)
+
+    def read_by_cursor(self, request: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
+        """The same rows through a server-side cursor, converted row by row (previews: a few rows)."""
+        query, params = self._query(request)
+        with (
+            self._source_errors(),
+            self.connect_read_only() as conn,
+            conn.transaction(),
+            conn.cursor(name="etl_extract") as cursor,
+        ):
+            # The session's statement_timeout is one the query can switch off (set_config): the client
+            # keeps the same limit on the query and on each fetch of its cursor.
+            watchdog = StatementWatchdog(source_timeout(), conn.cancel_safe)
+            cursor.itersize = batch_size
+            with watchdog.statement():
+                cursor.execute(query, params)
+            schema = pg_schema(cursor.description)
+            empty = True
+            while True:
+                with watchdog.statement():
+                    rows = cursor.fetchmany(batch_size)
+                if not rows:
+                    break
+                empty = False
+                yield rows_to_batch(rows, schema)
+            if empty:  # no rows: the result's columns and types still say what the dataset is
+                yield empty_batch(schema)
+
+    @contextmanager
+    def _source_errors(self) -> Iterator[None]:
+        """A source read's failures as connector errors: permanent when the query is at fault."""
+        import psycopg
+
+        try:
+            yield
         except psycopg.errors.UndefinedTable as exc:
             raise self.fail(f"missing table: {first_line(exc)}") from None
         except (psycopg.errors.SyntaxError, psycopg.errors.UndefinedColumn) as exc:
@@ -367,6 +408,8 @@ class PostgresAdapter(Adapter):
             raise self.fail(f"connection lost: {first_line(exc)}", retryable=True) from None
         except psycopg.Error as exc:  # refused by the server: a data-modifying CTE, a read-write switch...
             raise self.fail(f"query refused: {first_line(exc)}") from None
+        except pa.ArrowInvalid as exc:
+            raise self.fail(f"a value does not convert: {first_line(exc)}") from None
 
     def _query(self, request: dict[str, Any]):
         from psycopg import sql
@@ -401,8 +444,10 @@ class PostgresAdapter(Adapter):
             ).fetchone()
         if row is None:
             raise self.fail("the database has no table to preview")
-        batches = list(self.read({"table": f"{row[0]}.{row[1]}"}, limit))
-        return pa.Table.from_batches(batches[:1]).slice(0, limit) if batches else pa.table({})
+        batches = self.read_by_cursor({"table": f"{row[0]}.{row[1]}"}, limit)
+        first = next(batches, None)  # only the first batch is fetched
+        batches.close()
+        return pa.Table.from_batches([first]).slice(0, limit) if first is not None else pa.table({})
 
     def load(self, request: LoadRequest, dataset: StagedReader) -> Written:
         """COPY a staged dataset into ``request.table`` in one transaction that also records the ledger row."""

@@ -58,7 +58,10 @@ def test_file_connector_root_must_be_allowed(organization, user, settings, tmp_p
     ("config", "problem"),
     [
         ({}, "connector 'db' config.engine: Field required"),
-        ({"engine": "mysql"}, "connector 'db' config.engine: Input should be 'postgresql' or 'sqlite'"),
+        (
+            {"engine": "oracle"},
+            "connector 'db' config.engine: Input should be 'postgresql', 'sqlite' or 'mysql'",
+        ),
         (
             {"engine": "postgresql", "host": "h"},
             "connector 'db' config: a postgresql connector needs 'host' and 'database'",
@@ -107,11 +110,11 @@ def test_connector_config_must_be_an_object(organization, user):
 
 
 def test_connector_clean_raises_every_problem_on_its_field(organization, user):
-    connector = database(organization, user, {"engine": "mysql"})
+    connector = database(organization, user, {"engine": "oracle"})
     with pytest.raises(ValidationError) as caught:
         connector.clean()
     assert caught.value.message_dict == {
-        "config": ["connector 'db' config.engine: Input should be 'postgresql' or 'sqlite'"]
+        "config": ["connector 'db' config.engine: Input should be 'postgresql', 'sqlite' or 'mysql'"]
     }
 
 

@@ -59,6 +59,28 @@ def test_postgres_extract_query_is_bounded_by_the_statement_timeout(pg_source, s
     assert caught.value.retryable is True
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1) TO STDOUT; COMMIT; CREATE TABLE planted (x int); COPY (SELECT 1",
+        "SELECT * FROM orders\n) TO STDOUT (FORMAT csv); COMMIT; BEGIN READ WRITE; DELETE FROM orders; --",
+        "SELECT 1; COMMIT; CREATE TABLE planted (x int)",
+    ],
+)
+def test_postgres_extract_query_cannot_break_out_of_the_copy(pg_source, query):
+    """Reads run the query inside COPY (…) TO STDOUT: it is declared alone first, so it cannot close the COPY."""
+    adapter, conn = pg_source
+    with pytest.raises(ConnectorError):
+        _read(adapter, query)
+    assert conn.execute("SELECT to_regclass('planted')").fetchone() == (None,)
+    assert conn.execute("SELECT count(*), min(note), max(note) FROM orders").fetchone() == (2, "kept", "kept")
+
+
+def test_postgres_extract_query_ending_in_a_comment_still_reads(pg_source):
+    adapter, _ = pg_source
+    assert _read(adapter, "SELECT count(*) AS n FROM orders -- a comment ends the query") == [{"n": 2}]
+
+
 def test_postgres_read_only_still_reads(pg_source):
     adapter, _ = pg_source
     assert _read(adapter, "SELECT id, note FROM orders ORDER BY id") == [

@@ -1,0 +1,143 @@
+"""A PostgreSQL query's rows as Arrow batches through ``COPY (query) TO STDOUT``, converted by Arrow, not per row.
+
+The server sends the rows as CSV; Arrow's CSV reader (C++) parses them straight into the column types the
+cursor path maps (``postgres.pg_schema``): integers, floats, booleans (``t``/``f``), dates, timestamps,
+numerics and text. The few types whose Python form the cursor path turns into text — json, jsonb, arrays,
+uuid, intervals, bytea… — are read as text and handed to psycopg's own text loader for their type, then to the
+same text rule (``postgres._as_text``), so each value comes out exactly as the cursor path made it. Instants
+(``timestamptz``) are parsed by Arrow when their offset is whole minutes and by psycopg otherwise (a pre-1900
+zone offset in seconds). NULL is an unquoted empty field, an empty string a quoted one: the reader keeps them
+apart (``quoted_strings_can_be_null=False``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+READ_BYTES = 1 << 20  # what one read of the COPY stream gathers for Arrow (a few thousand rows)
+BLOCK_BYTES = 1 << 22  # Arrow's CSV block: rows parsed together, then handed on
+# Types psycopg loads as the very text the server sends: no loader needed.
+TEXT_OIDS = frozenset({18, 19, 25, 705, 1042, 1043})
+TIMESTAMPTZ_OID = 1184
+
+
+class CopyStream(io.RawIOBase):
+    """The bytes a ``COPY … TO STDOUT`` sends, as a file Arrow pulls from (psycopg hands them row by row)."""
+
+    def __init__(self, copy: Any) -> None:
+        self.copy = copy
+        self.first = bytes(copy.read())  # b"" when the result has no row
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = size if size and size > 0 else READ_BYTES
+        out = bytearray(self.first)
+        self.first = b""
+        while len(out) < wanted:
+            chunk = self.copy.read()
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class CopyPlan:
+    """How the CSV columns of one result become the Arrow columns of ``schema`` (the cursor path's types)."""
+
+    def __init__(self, conn: Any, description: Any, schema: pa.Schema) -> None:
+        from psycopg.pq import Format
+
+        self.schema = schema
+        self.names = [f"c{index}" for index in range(len(schema))]  # result columns may repeat a name
+        self.column_types: dict[str, pa.DataType] = {}
+        self.loaders: dict[int, Any] = {}
+        self.instants: set[int] = set()
+        for index, (column, field) in enumerate(zip(description, schema, strict=True)):
+            oid, kind = column.type_code, field.type
+            direct = not (pa.types.is_string(kind) or (pa.types.is_timestamp(kind) and kind.tz))
+            self.column_types[self.names[index]] = kind if direct else pa.string()
+            if pa.types.is_timestamp(kind) and kind.tz:
+                self.instants.add(index)
+            if not direct and oid not in TEXT_OIDS:
+                loader = conn.adapters.get_loader(oid, Format.TEXT)
+                if loader is not None:  # else psycopg too hands over the text as it came
+                    self.loaders[index] = loader(oid, conn)
+
+    def reader(self, stream: CopyStream) -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=self.names, block_size=BLOCK_BYTES),
+            # A row of one NULL column is an empty line: a row, not a line to skip.
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=self.column_types,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
+            ),
+        )
+
+    def finish(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        from django_etl.dataplane.postgres import _as_text
+
+        arrays = []
+        for index, field in enumerate(self.schema):
+            column = batch.column(index)
+            if index in self.instants:
+                column = self._instants(column, field.type, index)
+            elif index in self.loaders:
+                load = self.loaders[index].load
+                column = pa.array(
+                    [None if v is None else _as_text(load(v.encode())) for v in column.to_pylist()],
+                    type=pa.string(),
+                )
+            arrays.append(column)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _instants(self, column: pa.Array, kind: pa.DataType, index: int) -> pa.Array:
+        try:
+            return column.cast(kind)
+        except pa.ArrowInvalid:  # an offset in seconds (a zone's local mean time before 1900): psycopg's way
+            load = self.loaders[index].load
+            return pa.array([None if v is None else load(v.encode()) for v in column.to_pylist()], type=kind)
+
+
+def copy_batches(conn: Any, statement: Any, params: Any, plan: CopyPlan) -> Iterator[pa.RecordBatch]:
+    """The rows of ``COPY (query) TO STDOUT (FORMAT csv)`` as batches of ``plan.schema`` (sized by Arrow)."""
+    with conn.cursor().copy(statement, params) as copy:
+        stream = CopyStream(copy)
+        if not stream.first:
+            return
+        for batch in plan.reader(stream):
+            yield plan.finish(batch)
+
+
+def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """The same rows in batches of exactly ``size`` rows (the last one shorter)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(size - count, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == size:
+                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                pending, count = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
