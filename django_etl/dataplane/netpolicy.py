@@ -42,6 +42,44 @@ ALLOW_SETTING = "ETL_NETWORK_ALLOW"
 NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 SHARED = ipaddress.ip_network("100.64.0.0/10")
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+# IANA's special-purpose registries, written out: Python's own tables (is_private, is_global) changed between
+# patch releases — 3.12.1 calls 192.0.0.192 (Oracle Cloud's metadata service) global. Whatever the interpreter
+# says, these are never an ordinary public address.
+SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/127",
+        "::ffff:0:0/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgres": 5432, "postgresql": 5432, "mysql": 3306, "redis": 6379}
 # A host name (RFC 1123 labels, underscores tolerated) or an IP literal: never a socket path, list or URL.
 HOST_NAME = re.compile(
@@ -109,7 +147,7 @@ def special_use(ip: IPAddress) -> str | None:
         return "reserved"
     if ip.is_private:
         return "private"
-    if not ip.is_global:
+    if not ip.is_global or any(ip in network for network in SPECIAL_PURPOSE if network.version == ip.version):
         return "special-purpose"
     if ip in this_machine():
         return "this machine's"
@@ -415,8 +453,9 @@ class NetworkPolicy:
         is accepted (None), since the check at connect time decides; at connect time it is refused.
         """
         check_host_syntax(host, key)
+        numeric = legacy_ipv4(host)
         try:
-            addresses = [parse_address(a) for a in resolve(host, port)]
+            addresses = [numeric] if numeric else [parse_address(a) for a in resolve(host, port)]
         except (OSError, UnicodeError, ValueError):
             addresses = []
         if not addresses:
@@ -468,6 +507,19 @@ def check_host_syntax(host: str, key: str = "host") -> None:
         raise NetworkRefused(
             f"{key} {host!r} is not a host name or an IP address (socket paths, lists and URLs are refused)"
         )
+
+
+def legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address of a numeric host libc reads as IPv4 (``0``, ``2130706433``, ``0x7f.1``, ``0177.0.0.1``).
+
+    Such a host is an address whatever the resolver says: it is checked as one, at save time too.
+    """
+    if not re.fullmatch(r"(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]+|[0-9]+)){0,3}\.?", host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+    except (OSError, ValueError):
+        return None
 
 
 def _is_literal(host: str) -> bool:
