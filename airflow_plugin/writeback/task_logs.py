@@ -52,16 +52,24 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     return credential_secrets.mask(text, secrets)
 
 
+SUMMARY_NOTE = "no task log file was readable; structured summary instead"
+
+
 def summary(task: TaskInfo, manifest: dict[str, Any] | None) -> str:
     """A structured stand-in when no log file is readable (e.g. dag.test() logs to the console)."""
     document = {
-        "summary": "no task log file was readable; structured summary instead",
+        "summary": SUMMARY_NOTE,
         "state": task.state,
         "try_number": task.try_number,
         "error": task.error or (manifest or {}).get("error"),
         "metrics": (manifest or {}).get("metrics"),
     }
     return json.dumps(document, default=str, indent=1)
+
+
+def is_summary(text: str | None) -> bool:
+    """Whether a try's stored log is the stand-in (no file was readable where it was captured)."""
+    return SUMMARY_NOTE in (text or "")[:200]
 
 
 def capture(

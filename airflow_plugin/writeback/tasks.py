@@ -197,7 +197,11 @@ def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[st
         this_try = task_logs.capture(
             pipeline_run.airflow_dag_id, pipeline_run.airflow_run_id, task, manifest, secrets
         )
-        put("logs", logview.with_try(task_run.logs, try_number, this_try))
+        kept = logview.split_tries(task_run.logs, untitled_try=try_number).get(try_number)
+        # The log the task's own process read (its worker) beats a later summary from a process on another
+        # machine (the scheduler's reconciliation, the catch-up), which cannot read the worker's file.
+        if not (task_logs.is_summary(this_try) and kept and not task_logs.is_summary(kept)):
+            put("logs", logview.with_try(task_run.logs, try_number, this_try))
     return sorted(changed)
 
 

@@ -278,3 +278,25 @@ def test_settle_open_run_leaves_a_settled_run_alone(pipeline, two_steps):
     assert delivery.flush()
     again = PipelineRun.objects.get()
     assert (again.status, again.metrics) == ("success", settled.metrics)
+
+
+def test_reconcile_keeps_the_log_read_where_the_try_ran(pipeline, two_steps):
+    """Celery on several machines: the worker's callback read the try's log file, the scheduler cannot."""
+    import os
+
+    from airflow_plugin.writeback import task_logs
+    from django_etl.runs.models import TaskRun
+
+    run = _run(pipeline)
+    path = task_logs.log_path(run.dag_id, run.run_id, "extract_orders", 1)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write("read 120 rows from orders.csv\n")
+    recorder.task_event(run, _task("extract_orders", "success", "success"))
+    assert delivery.flush()
+    os.unlink(path)  # the scheduler's machine has no such file
+    finished = replace(run, state="success", end_date=T0 + timedelta(seconds=5))
+    recorder.run_finished(finished, [_task("extract_orders", "reconcile", "success")])
+    assert delivery.flush()
+    logs = TaskRun.objects.get().logs
+    assert "read 120 rows from orders.csv" in logs and not task_logs.is_summary(logs.split("\n", 1)[1])
