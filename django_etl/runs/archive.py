@@ -15,6 +15,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -171,9 +172,11 @@ def write(
         raise ArchiveError("archive.write must run outside a transaction (it opens its own snapshot)")
     fs, base = filesystem(location)
     folder = f"{base}/{partition}"
-    # Object stores have no folders (pyarrow would add marker objects).
-    if isinstance(fs, pafs.LocalFileSystem):
-        fs.create_dir(folder, recursive=True)
+    local = isinstance(fs, pafs.LocalFileSystem)
+    if local:  # object stores have no folders (pyarrow would add marker objects)
+        # Run history (logs, row samples, alert text): readable by the platform's user only, as backups are.
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
     manifest_path = f"{folder}/{MANIFEST}"
     if fs.get_file_info(manifest_path).type != pafs.FileType.NotFound:
         fs.delete_file(manifest_path)  # the folder is unfinished until the new manifest is written
@@ -200,6 +203,9 @@ def write(
     }
     with fs.open_output_stream(manifest_path) as stream:
         stream.write(json.dumps(manifest, indent=2, sort_keys=True).encode())
+    if local:
+        for name in [MANIFEST, *(entry["file"] for entry in tables.values())]:
+            os.chmod(f"{folder}/{name}", 0o600)
     return manifest
 
 

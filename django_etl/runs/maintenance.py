@@ -35,16 +35,17 @@ def maintain_partitions(
             suffix = f", moved {moved} row(s) out of the default partition" if moved else ""
             progress(f"created {name}{suffix}")
 
-    report = partitioning.ensure_partitions(
-        connection,
-        months_ahead=months_ahead,
-        today=today,
-        progress=created,
-        archived=retention.archived_months(database),
-    )
-    archived = retention.apply_retention(
-        connection, retention_months=retention_months, location=location, today=today, progress=progress
-    )
+    with retention.exclusive(connection):  # one partition job at a time
+        report = partitioning.ensure_partitions(
+            connection,
+            months_ahead=months_ahead,
+            today=today,
+            progress=created,
+            archived=retention.archived_months(database),
+        )
+        archived = retention.apply_retention(
+            connection, retention_months=retention_months, location=location, today=today, progress=progress
+        )
     health = partition_health.inspect(connection, today=today)
     alerts = partition_health.report(health, using=database)
     return {

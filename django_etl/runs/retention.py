@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db import connection as default_connection
@@ -32,6 +33,26 @@ FINISHED = (ArchiveState.DROPPED, ArchiveState.RESTORED)
 
 class RetentionError(archive.ArchiveError):
     """A month could not be archived, detached or restored; the message says why and what to do."""
+
+
+LOCK_KEY = "etl:task_runs:partitions"
+
+
+@contextmanager
+def exclusive(connection):
+    """One partition job at a time (the DAG, a cron job, a person): a session advisory lock, refused when held."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise RetentionError(
+                "another manage_partitions (or the etl_partitions DAG) is running on this database; "
+                "run again when it has finished"
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [LOCK_KEY])
 
 
 def parse_month(text: str) -> dt.date:

@@ -259,3 +259,24 @@ def test_manage_partitions_rejects_a_malformed_month():
 def test_archive_of_a_month_without_partition_is_refused():
     with pytest.raises(archive.ArchiveError, match="no month 2017-02"):
         retention.archive_month(dt.date(2017, 2, 1))
+
+
+def test_a_second_partition_job_is_refused_while_one_runs(history, tmp_path):
+    import psycopg
+
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(hashtext(%s))", [retention.LOCK_KEY])
+        with pytest.raises(CommandError, match="another manage_partitions"):
+            call_command("manage_partitions", "--retention-months", "1", stdout=io.StringIO())
+        other.execute("SELECT pg_advisory_unlock(hashtext(%s))", [retention.LOCK_KEY])
+    finally:
+        other.close()  # (a closed session's locks are released a moment later, not at once)
+    assert run_retention(tmp_path)["archived"] == {"task_runs_y2019m05": "dropped"}  # free again

@@ -56,7 +56,8 @@ class Command(BaseCommand):
             if options["restore"] or options["archive"]:
                 job = retention.restore_month if options["restore"] else retention.archive_month
                 month = retention.parse_month(options["restore"] or options["archive"])
-                record = job(month, connection=connection, location=options["archive_url"], progress=say)
+                with retention.exclusive(connection):
+                    record = job(month, connection=connection, location=options["archive_url"], progress=say)
                 self.stdout.write(self.style.SUCCESS(f"{record.partition}: {record.get_state_display()}."))
                 return
             summary = maintenance.maintain_partitions(
