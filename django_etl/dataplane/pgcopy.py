@@ -13,6 +13,7 @@ apart (``quoted_strings_can_be_null=False``).
 from __future__ import annotations
 
 import io
+import select
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,25 +27,98 @@ TEXT_OIDS = frozenset({18, 19, 25, 705, 1042, 1043})
 TIMESTAMPTZ_OID = 1184
 
 
-class CopyStream(io.RawIOBase):
-    """The bytes a ``COPY … TO STDOUT`` sends, as a file Arrow pulls from (psycopg hands them row by row)."""
+class CopyOut:
+    """One ``COPY … TO STDOUT`` read from libpq directly: one C call per row, none of psycopg's per-row machinery.
 
-    def __init__(self, copy: Any) -> None:
+    The statement goes in the extended protocol (``send_query_params``), which runs exactly one statement. The
+    connection's transaction and its settings are psycopg's; only this statement bypasses the cursor.
+    """
+
+    def __init__(self, conn: Any, statement: str) -> None:
+        from psycopg.pq import ExecStatus
+
+        self.conn = conn
+        self.pgconn = conn.pgconn
+        self.finished = False
+        self.pgconn.send_query_params(statement.encode(), None)
+        result = self._result()
+        if result is None or result.status != ExecStatus.COPY_OUT:
+            self._drain_results()
+            self.finished = True
+            self._raise(result)
+
+    def _wait(self) -> None:
+        # Woken at least every second, so a cancel by the watchdog (an error from the server) is seen.
+        select.select([self.pgconn.socket], [], [], 1.0)
+        self.pgconn.consume_input()
+
+    def _result(self):
+        while self.pgconn.is_busy():
+            self._wait()
+        return self.pgconn.get_result()
+
+    def _drain_results(self) -> None:
+        while self._result() is not None:
+            pass
+
+    def _raise(self, result) -> None:
+        import psycopg
+
+        if result is None:
+            raise psycopg.OperationalError("COPY ended without a result")
+        raise psycopg.errors.error_from_result(result, encoding=self.conn.info.encoding)
+
+    def read_into(self, out: bytearray, wanted: int) -> None:
+        """Append rows to ``out`` until it holds ``wanted`` bytes or the COPY ends (then check how it ended)."""
+        from psycopg.pq import ExecStatus
+
+        get = self.pgconn.get_copy_data
+        while len(out) < wanted and not self.finished:
+            size, data = get(1)
+            if size > 0:
+                out += data
+            elif size == 0:
+                self._wait()
+            else:  # -1: the rows are over; the statement's result says whether it succeeded
+                self.finished = True
+                result = self._result()
+                self._drain_results()
+                if result is None or result.status != ExecStatus.COMMAND_OK:
+                    self._raise(result)
+
+    def close(self) -> None:
+        """Stop a COPY the reader leaves early: cancel it and read what was already sent, so the connection is
+        usable (the transaction then ends as usual)."""
+        if self.finished:
+            return
+        import psycopg
+
+        self.conn.cancel_safe()
+        out = bytearray()
+        try:
+            while not self.finished:
+                out.clear()
+                self.read_into(out, READ_BYTES)
+        except psycopg.errors.QueryCanceled:
+            pass
+
+
+class CopyStream(io.RawIOBase):
+    """The bytes a ``COPY … TO STDOUT`` sends, as a file Arrow pulls from in reads of about a megabyte."""
+
+    def __init__(self, copy: CopyOut) -> None:
         self.copy = copy
-        self.first = bytes(copy.read())  # b"" when the result has no row
+        first = bytearray()
+        copy.read_into(first, 1)
+        self.first = bytes(first)  # b"" when the result has no row
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        wanted = size if size and size > 0 else READ_BYTES
         out = bytearray(self.first)
         self.first = b""
-        while len(out) < wanted:
-            chunk = self.copy.read()
-            if not chunk:
-                break
-            out += chunk
+        self.copy.read_into(out, size if size and size > 0 else READ_BYTES)
         return bytes(out)
 
     def readinto(self, buffer) -> int:
@@ -116,14 +190,17 @@ class CopyPlan:
             return pa.array([None if v is None else load(v.encode()) for v in column.to_pylist()], type=kind)
 
 
-def copy_batches(conn: Any, statement: Any, params: Any, plan: CopyPlan) -> Iterator[pa.RecordBatch]:
-    """The rows of ``COPY (query) TO STDOUT (FORMAT csv)`` as batches of ``plan.schema`` (sized by Arrow)."""
-    with conn.cursor().copy(statement, params) as copy:
+def copy_batches(conn: Any, statement: str, plan: CopyPlan) -> Iterator[pa.RecordBatch]:
+    """The rows of ``statement`` (a ``COPY (query) TO STDOUT (FORMAT csv)``) as batches of ``plan.schema``."""
+    copy = CopyOut(conn, statement)
+    try:
         stream = CopyStream(copy)
         if not stream.first:
             return
         for batch in plan.reader(stream):
             yield plan.finish(batch)
+    finally:
+        copy.close()
 
 
 def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:

@@ -338,7 +338,7 @@ class PostgresAdapter(Adapter):
         query then runs inside ``COPY (…) TO STDOUT`` in the same read-only transaction, under the same
         statement timeout, which here bounds the whole read (one statement).
         """
-        from psycopg import sql
+        import psycopg
 
         from django_etl.dataplane.pgcopy import CopyPlan, copy_batches, rebatch
 
@@ -353,10 +353,12 @@ class PostgresAdapter(Adapter):
                 description = cursor.description
             schema = pg_schema(description)
             plan = CopyPlan(conn, description, schema)
-            statement = sql.SQL("COPY ({}\n) TO STDOUT (FORMAT csv)").format(query)
+            # The watermark's value merged as a quoted literal (COPY takes no parameters).
+            text = psycopg.ClientCursor(conn).mogrify(query, params)
+            statement = f"COPY ({text}\n) TO STDOUT (FORMAT csv)"
             empty = True
             with watchdog.statement():
-                for batch in rebatch(copy_batches(conn, statement, params, plan), batch_size):
+                for batch in rebatch(copy_batches(conn, statement, plan), batch_size):
                     empty = False
                     yield batch
             if empty:  # no rows: the result's columns and types still say what the dataset is

@@ -79,6 +79,24 @@ def test_pgcopy_read_one_column_of_nulls_keeps_every_row(pg_target):
     assert rows.to_pylist() == [1, None, 3, None, 5, None]
 
 
+def test_pgcopy_read_query_with_percent_signs_with_and_without_watermark(pg_target):
+    runtime, conn = pg_target
+    conn.execute("CREATE TABLE p (id int, label text)")
+    conn.execute("INSERT INTO p VALUES (1, '10%'), (2, 'x'), (3, '30%')")
+    adapter = adapter_for(runtime)
+    query = "SELECT id, label FROM p WHERE label LIKE '%\\%' ESCAPE '\\' ORDER BY id"
+    assert pa.Table.from_batches(list(adapter.read({"query": query}, 10))).column("id").to_pylist() == [1, 3]
+    marked = {"query": query, "watermark": {"column": "id", "value": 1}}
+    assert pa.Table.from_batches(list(adapter.read(marked, 10))).column("id").to_pylist() == [3]
+
+
+def test_pgcopy_read_stopped_early_leaves_the_connection_clean(pg_target):
+    runtime, _ = pg_target
+    batches = adapter_for(runtime).read({"query": "SELECT i FROM generate_series(1, 300000) AS i"}, 1000)
+    assert next(batches).num_rows == 1000
+    batches.close()  # the consumer stops: the COPY is cancelled, the transaction ends, nothing raises
+
+
 def test_pgcopy_read_batches_have_the_asked_size(pg_target):
     runtime, conn = pg_target
     conn.execute("CREATE TABLE n AS SELECT i, repeat('x', i % 50) AS pad FROM generate_series(1, 25013) AS i")
