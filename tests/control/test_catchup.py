@@ -254,3 +254,49 @@ def test_catch_up_runs_leaves_runs_of_a_deleted_pipeline_alone(demo, recorder_pr
     demo.delete()
     report = catch_up_runs(dag_id=dag_id)
     assert (report.runs_seen, report.complete, report.caught_up, report.failed) == (1, 1, [], [])
+
+
+def set_airflow_state(dag_id: str, run_id: str, *, running_task: str | None):
+    """Turn a finished run back into one still running at ``running_task`` in Airflow's own metadata DB (what
+    a scheduler's view mid-run is), or finish it again (``None``)."""
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        dag_run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one()
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=running_task or "")
+        if running_task:
+            set_airflow_state.saved = (dag_run.end_date, ti.one().end_date)
+            dag_run.state, dag_run.end_date = "running", None
+            ti.update({"state": "running", "end_date": None})
+        else:
+            dag_run.state, dag_run.end_date = "success", set_airflow_state.saved[0]
+            session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, state="running").update(
+                {"state": "success", "end_date": set_airflow_state.saved[1]}
+            )
+
+
+@recorder_db
+def test_catch_up_runs_records_an_open_run_without_settling_it(demo, recorder_proxy):
+    from django_etl.runs.models import PipelineRun
+
+    recorder_proxy.stop()
+    try:
+        missed = run_once(demo)
+    finally:
+        recorder_proxy.start()
+    set_airflow_state(demo.dag_id, missed, running_task="load_warehouse")
+    report = catch_up_runs(dag_id=demo.dag_id)
+    assert report.caught_up == [f"{demo.dag_id}/{missed}: not recorded"]
+    row = PipelineRun.objects.get(airflow_run_id=missed)
+    assert (row.status, row.completed_at) == ("running", None)
+    tasks = {t.pipeline_step.name: t.status for t in row.task_runs.all()}
+    assert tasks["Load warehouse"] == "running" and tasks["Extract orders"] == "success"
+
+    assert catch_up_runs(dag_id=demo.dag_id).caught_up == []  # nothing differs while it runs
+    set_airflow_state(demo.dag_id, missed, running_task=None)
+    report = catch_up_runs(dag_id=demo.dag_id)
+    assert report.caught_up == [f"{demo.dag_id}/{missed}: running in Django, success in Airflow"]
+    row.refresh_from_db()
+    assert row.status == "success" and row.completed_at is not None
+    assert {t.status for t in row.task_runs.all()} == {"success"}
