@@ -26,6 +26,7 @@ from django_etl.dataplane.base import Adapter, LoadRequest, Written
 from django_etl.dataplane.batches import empty_batch
 from django_etl.dataplane.ledger import Dialect, Ledger, guarded_load, prepare_target, split_table_name
 from django_etl.dataplane.netpolicy import Allowance, NetworkRefused, check_host_syntax, refusal_at_save
+from django_etl.dataplane.pgread import side_effect_refusal
 from django_etl.dataplane.watchdog import StatementWatchdog, source_timeout
 from django_etl.errors import StepFailure, first_line
 
@@ -419,6 +420,9 @@ class PostgresAdapter(Adapter):
         watermark = request.get("watermark")
         if request.get("query"):
             text = request["query"].strip().rstrip(";")
+            refused = side_effect_refusal(text)  # what BEGIN READ ONLY lets through (lo_import, query_to_xml…)
+            if refused:
+                raise self.fail(f"query refused: {refused}")
             if watermark is None:
                 return sql.SQL(text), None
             base = sql.SQL(text.replace("%", "%%"))  # the query's own % are not placeholders

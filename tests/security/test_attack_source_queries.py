@@ -12,19 +12,16 @@ from tests.security.test_source_queries import _read, pg_source, sqlite_source  
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        # The first FETCH turns the session's timeout off; every later FETCH of the cursor would run unbounded.
-        "SELECT set_config('statement_timeout', '0', false) AS off, pg_sleep(CASE WHEN g > 1 THEN 3 ELSE 0 END)"
-        " FROM generate_series(1, 3) AS g",
-        "SELECT set_config('statement_timeout', '0', true) AS off, pg_sleep(CASE WHEN g > 1 THEN 3 ELSE 0 END)"
-        " FROM generate_series(1, 3) AS g",
-    ],
-)
-def test_postgres_statement_timeout_cannot_be_switched_off_by_the_query(pg_source, settings, query):  # noqa: F811
-    adapter, _ = pg_source
+def test_postgres_statement_timeout_cannot_be_switched_off_by_the_query(pg_source, settings):  # noqa: F811
+    adapter, conn = pg_source
+    # set_config is refused in the query's text; a function of the source database can still call it. The
+    # first FETCH turns the session's timeout off; every later FETCH of the cursor would run unbounded.
+    conn.execute(
+        "CREATE FUNCTION timeout_off() RETURNS text LANGUAGE sql AS "
+        "$$ SELECT set_config('statement_timeout', '0', false) $$"
+    )
     settings.ETL_SOURCE_STATEMENT_TIMEOUT = 1
+    query = "SELECT timeout_off() AS off, pg_sleep(CASE WHEN g > 1 THEN 3 ELSE 0 END) FROM generate_series(1, 3) AS g"
     started = time.monotonic()
     with pytest.raises(ConnectorError, match="timed out"):
         # One row per batch: each FETCH is a statement of its own.
@@ -64,3 +61,63 @@ def test_sqlite_huge_value_is_refused(sqlite_source, query):  # noqa: F811
     adapter, _, _ = sqlite_source
     with pytest.raises(ConnectorError, match="too big"):
         _read(adapter, query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1; COMMIT; DROP TABLE orders",
+        "COMMIT; DROP TABLE orders",
+        "SELECT 1 FROM orders; SET TRANSACTION READ WRITE; DELETE FROM orders",
+        "SELECT * FROM orders FOR UPDATE",
+        "COPY orders TO PROGRAM 'id'",
+        "SET LOCAL statement_timeout = 0",
+        # PostgreSQL 15 writes large objects inside a READ ONLY transaction: refused before the query is sent.
+        "SELECT lo_import('/etc/hostname')",  # the test login is a superuser
+        "SELECT lo_create(0)",
+        "SELECT lo_from_bytea(0, 'planted')",
+        "SELECT pg_catalog.lo_create(0)",
+        'SELECT "lo_create"(0)',
+        'SELECT U&"lo\\005fcreate"(0)',
+        "SELECT query_to_xml('SELECT lo_create(0)', true, true, '')",
+        "SELECT * FROM orders, LATERAL (SELECT lo_from_bytea(0, note::bytea)) AS planted",
+        "SELECT pg_notify('channel', 'x')",
+        "SELECT pg_logical_emit_message(true, 'x', 'y')",
+        "SELECT set_config('statement_timeout', '0', false)",
+        "SELECT pg_read_file('/etc/hostname')",
+        "SELECT * FROM pg_ls_dir('.')",
+        "SELECT pg_create_logical_replication_slot('etl_probe', 'test_decoding')",
+    ],
+)
+def test_postgres_extract_query_cannot_leave_the_read_only_transaction(pg_source, query):  # noqa: F811
+    adapter, conn = pg_source
+    with pytest.raises(ConnectorError) as caught:
+        _read(adapter, query)
+    assert caught.value.retryable is False
+    assert conn.execute("SELECT count(*), min(note) FROM orders").fetchone() == (2, "kept")
+    assert conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+
+
+def test_postgres_refused_function_names_in_strings_and_comments_are_only_text(pg_source):  # noqa: F811
+    adapter, _ = pg_source
+    rows = _read(
+        adapter,
+        "SELECT 'lo_import' AS word, $$query_to_xml$$ AS other, \"id\" -- lo_create(0)\n"
+        "/* pg_notify /* nested */ set_config */ FROM orders WHERE note <> E'lo_put\\'' ORDER BY id",
+    )
+    assert rows == [
+        {"word": "lo_import", "other": "query_to_xml", "id": 1},
+        {"word": "lo_import", "other": "query_to_xml", "id": 2},
+    ]
+
+
+def test_side_effect_refusal_names_the_function():
+    from django_etl.dataplane.pgread import side_effect_refusal
+
+    assert side_effect_refusal("SELECT lo_from_bytea(0, 'x')") == (
+        "lo_from_bytea() writes even in a read-only transaction"
+    )
+    assert "runs SQL given as a string" in side_effect_refusal("select QUERY_TO_XML('x', true, true, '')")
+    assert "runs SQL given as a string" in side_effect_refusal("SELECT * FROM dblink('h', 'q') AS t(x int)")
+    assert side_effect_refusal("SELECT lo_get(42), loread(0, 1), md5('lo_create')") is None
