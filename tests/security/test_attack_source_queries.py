@@ -121,3 +121,19 @@ def test_side_effect_refusal_names_the_function():
     assert "runs SQL given as a string" in side_effect_refusal("select QUERY_TO_XML('x', true, true, '')")
     assert "runs SQL given as a string" in side_effect_refusal("SELECT * FROM dblink('h', 'q') AS t(x int)")
     assert side_effect_refusal("SELECT lo_get(42), loread(0, 1), md5('lo_create')") is None
+
+
+@pytest.mark.django_db
+def test_validate_step_refuses_a_source_query_with_a_side_effect_at_save(pipeline, make_step, db_connector):
+    from django_etl.pipelines.validation import validate_step
+
+    step = make_step(
+        "plant", "extract", {"connector": "warehouse", "query": "SELECT lo_from_bytea(0, 'x')"}, 1
+    )
+    problems = [(p.key, p.message) for p in validate_step(step)]
+    assert (
+        "config.query",
+        "query refused: lo_from_bytea() writes even in a read-only transaction",
+    ) in problems
+    fine = make_step("read", "extract", {"connector": "warehouse", "query": "SELECT 'lo_create' AS x"}, 2)
+    assert [p for p in validate_step(fine) if p.key == "config.query"] == []

@@ -162,6 +162,13 @@ def _check_step_fits_connector(report, where, step_type, parsed, connector) -> N
     if step_type == "extract":
         if kind == "database" and bool(parsed.query) == bool(parsed.table):
             report.add(where, "config", "a database extract needs either 'query' or 'table'", field="config")
+        if kind == "database" and parsed.query and (connector.config or {}).get("engine") == "postgresql":
+            from django_etl.dataplane.pgread import side_effect_refusal
+
+            # The check the adapter repeats before sending the query (docs/security.md, "Source queries").
+            refused = side_effect_refusal(parsed.query)
+            if refused:
+                report.add(where, "config.query", f"query refused: {refused}", field="config")
         if kind in {"file", "cloud"} and not parsed.path:
             report.add(where, "config.path", f"a {kind} extract needs 'path'", field="config")
         if kind == "api" and not parsed.endpoint:
