@@ -107,6 +107,7 @@ def catch_up_runs(
     since = since or timezone.now() - timedelta(hours=float(conf.value("ETL_CATCHUP_WINDOW_HOURS")))
     report = CatchUpReport(since=since, dry_run=dry_run)
     _sign_in(client)
+    say(f"Reading the pipeline runs Airflow changed since {since.isoformat()} from {client.base_url}…")
     known = _DagFacts(client)
     batch: list[dict[str, Any]] = []
     for dag_run in client.dag_runs(updated_since=since, dag_id=dag_id, dag_id_prefix=DAG_ID_PREFIX):
@@ -146,6 +147,8 @@ def _one_batch(catchup, client, known, batch, report: CatchUpReport, say) -> Non
     if not batch:
         return
     report.runs_seen += len(batch)
+    if report.runs_seen > len(batch):  # long windows: a line per page after the first
+        say(f"… {report.runs_seen} runs read")
     try:
         gaps = catchup.run_gaps(batch)
     except DatabaseError as exc:

@@ -61,8 +61,12 @@ def counts() -> dict[str, int]:
 
 
 @recorder_db
-def test_catch_up_runs_records_a_missed_run_as_live_write_back_did(demo, recorder_proxy):
+def test_catch_up_runs_records_a_missed_run_as_live_write_back_did(demo, recorder_proxy, monkeypatch):
     from django_etl.runs.models import PipelineRun
+
+    # Pages of one run: Airflow's offset paging and the batches are walked for real.
+    monkeypatch.setattr("django_etl.control.airflow_api.PAGE_SIZE", 1)
+    monkeypatch.setattr("django_etl.control.catchup.PAGE_SIZE", 1)
 
     live = run_once(demo)
     recorder_proxy.stop()
@@ -77,6 +81,7 @@ def test_catch_up_runs_records_a_missed_run_as_live_write_back_did(demo, recorde
     assert report.caught_up == [f"{demo.dag_id}/{missed}: not recorded"]
     assert report.complete == 1 and not report.failed
     assert any("caught up (not recorded)" in line for line in lines)
+    assert "… 2 runs read" in lines
     caught, recorded_live = view(demo, missed), view(demo, live)
     assert caught == recorded_live
     assert caught["status"] == "success" and len(caught["tasks"]) == 6
