@@ -63,11 +63,13 @@ class SqlBox:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            self._done.set()
-            self.con.close()
-        self._heap.release()
-        shutil.rmtree(self._temp, ignore_errors=True)
+        try:
+            with self._lock:
+                self._done.set()
+                self.con.close()
+        finally:
+            self._heap.release()  # the process's own limit comes back whatever closing raised
+            shutil.rmtree(self._temp, ignore_errors=True)
 
     def _watch(self) -> None:
         if self._done.wait(self.timeout):
