@@ -449,6 +449,12 @@ _DECLARED = [
         "Schedule of the etl_partitions DAG (manage_partitions: months ahead, retention, the check); 'off': manual.",
     ),
     Setting(
+        "ETL_RUN_ROLLUPS_SCHEDULE",
+        lambda: "*/10 * * * *",
+        parse_text,
+        "Schedule of the etl_run_rollups DAG (rollup_runs: the dashboard's daily step sums); 'off': manual.",
+    ),
+    Setting(
         "ETL_PARTITIONS_MONTHS_AHEAD",
         lambda: 3,
         parse_count,
