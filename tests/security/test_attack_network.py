@@ -134,3 +134,79 @@ def test_files_paths_that_leave_the_roots_are_refused(organization, user, settin
         assert "config.path" in refusal(sqlite), path
         files = connector(organization, user, "file", {"root": path, "format": "csv"})
         assert "config.root" in refusal(files), path
+
+
+@pytest.fixture
+def token(organization):
+    from django_etl.connectors.models import Credential
+    from tests.support.servers import TOKEN
+
+    return Credential.objects.create_encrypted(name="token", organization=organization, data={"token": TOKEN})
+
+
+@pytest.fixture
+def listener():
+    """A TCP port that records who connects to it (a proxy the environment names, a platform server)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    accepted: list = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            accepted.append(conn.recv(1024))
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def test_network_proxy_from_the_environment_is_never_used(
+    organization, user, token, api_server, listener, monkeypatch
+):
+    from django_etl.dataplane import adapter_for
+
+    port, accepted = listener
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api = connector(organization, user, "api", {"base_url": api_server.base_url, "auth": "bearer"}, token)
+    api.full_clean()
+    api.save()
+    rows = list(adapter_for(api.runtime_settings()).read({"endpoint": "/items", "records_path": "data.items"}, 10))
+    assert rows and accepted == []  # straight to the API: the proxy (which would see the token) saw nothing
+
+
+def test_network_redirect_to_a_platform_server_is_refused(
+    organization, user, token, api_server, listener, settings
+):
+    from django_etl.dataplane import adapter_for
+
+    port, accepted = listener
+    settings.ETL_PLATFORM_SERVERS = [f"127.0.0.1:{port}"]  # as Django's database or Redis would be
+    api = connector(organization, user, "api", {"base_url": api_server.base_url, "auth": "bearer"}, token)
+    api.full_clean()
+    api.save()
+    adapter = adapter_for(api.runtime_settings())
+    for target in (
+        f"http://127.0.0.1:{port}/",
+        f"http://[::ffff:127.0.0.1]:{port}/",
+        f"http://0.0.0.0:{port}/",
+    ):
+        with pytest.raises(Exception, match="which connectors may never reach"):
+            list(adapter.read({"endpoint": f"/redirect?to={target}"}, 10))
+    assert accepted == []
