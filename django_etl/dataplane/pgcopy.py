@@ -72,11 +72,12 @@ class CopyOut:
         """Append rows to ``out`` until it holds ``wanted`` bytes or the COPY ends (then check how it ended)."""
         from psycopg.pq import ExecStatus
 
-        get = self.pgconn.get_copy_data
-        while len(out) < wanted and not self.finished:
+        get, have = self.pgconn.get_copy_data, len(out)
+        while have < wanted and not self.finished:
             size, data = get(1)
-            if size > 0:
+            if size > 0:  # one row per call: this loop is the only per-row Python of a read
                 out += data
+                have += size
             elif size == 0:
                 self._wait()
             else:  # -1: the rows are over; the statement's result says whether it succeeded
