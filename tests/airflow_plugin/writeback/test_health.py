@@ -199,3 +199,22 @@ def test_health_duckdb_memory_limit_hit_raises_resource_alert(make_pipeline, run
     assert "Out of Memory" in alert.metadata["error"]
     failed = Alert.objects.get(alert_type="task_failed", task_run__pipeline_step=crunch)
     assert "DuckDB ran out of memory at its limit of 16MB" in failed.message
+
+
+def test_health_staging_under_free_space_threshold_raises_resource_alert(
+    make_pipeline, run_pipeline, settings
+):
+    import shutil
+
+    from django_etl.monitoring.models import Alert
+
+    # A threshold above any disk: the free space each task really measured is under it.
+    pipeline, _, _ = make_pipeline("Full disk", FAST_SQL, {"staging_min_free_mb": 10**9})
+    run = run_pipeline(pipeline)
+    assert run.status == "success"
+    alert = Alert.objects.get(alert_type="resource_exhaustion")
+    assert alert.metadata["resource"] == "staging_disk" and alert.occurrences == 2  # both tasks measured it
+    assert alert.condition_key.endswith(f":staging_disk:{pipeline.organization_id}")
+    free = shutil.disk_usage(settings.ETL_STAGING_URL).free
+    assert abs(alert.metadata["free_bytes"] - free) < 1 << 30
+    assert alert.metadata["threshold_bytes"] == 10**9 * (1 << 20)
