@@ -24,6 +24,7 @@ from airflow_plugin.writeback.events import RunInfo, TaskInfo
 log = logging.getLogger("airflow_plugin.writeback")
 
 KILLED = "killed"
+KILL_KEYS = ("ended", "killed_try", "out_of_memory", "kill_evidence")
 
 
 def wrote_manifest(task: TaskInfo, manifest: dict[str, Any] | None) -> bool:
@@ -58,7 +59,12 @@ def _record_killed(pipeline_run, task_run, run: RunInfo, task: TaskInfo) -> str:
         attempt = None  # an older try's start: it says nothing of this one
     verdict = {**kill_verdict(attempt), "try_number": try_number}
     metrics = dict(task_run.metrics or {})
-    metrics.update(ended=KILLED, out_of_memory=verdict["out_of_memory"], kill_evidence=verdict["evidence"])
+    metrics.update(
+        ended=KILLED,
+        killed_try=try_number,
+        out_of_memory=verdict["out_of_memory"],
+        kill_evidence=verdict["evidence"],
+    )
     if metrics != task_run.metrics:
         task_run.metrics = metrics
         task_run.save(using=ALIAS, update_fields=["metrics"])
@@ -81,6 +87,21 @@ def _record_killed(pipeline_run, task_run, run: RunInfo, task: TaskInfo) -> str:
             f"({verdict['evidence']})"
         )
     return f"{said}: killed or lost; whether for lack of memory is unknown ({verdict['evidence']})"
+
+
+def was_killed(task_run) -> bool:
+    """Whether the task run's latest try is the one recorded killed (a later try, after a clear, is not)."""
+    metrics = task_run.metrics or {}
+    return metrics.get("ended") == KILLED and metrics.get("killed_try") == metrics.get("try_number")
+
+
+def forget_older_kill(task_run) -> None:
+    """A try after the killed one ran (the task was cleared): the kill is history, not this try's end."""
+    metrics = task_run.metrics or {}
+    if metrics.get("ended") != KILLED or was_killed(task_run):
+        return
+    task_run.metrics = {k: v for k, v in metrics.items() if k not in KILL_KEYS}
+    task_run.save(using=ALIAS, update_fields=["metrics"])
 
 
 def _organization(pipeline_run):
@@ -117,8 +138,9 @@ def _after_run(pipeline_run, task_runs: dict[str, Any], manifests: dict[str, dic
     names = {step_id: name for step_id, (name, _) in steps.items()}
     cleared: list[str] = []
     for task_id, task_run in task_runs.items():
+        forget_older_kill(task_run)
         manifest = manifests.get(task_id)
-        if manifest is None or (task_run.metrics or {}).get("ended") == KILLED:
+        if manifest is None or was_killed(task_run):
             continue
         name, step_limit = steps.get(str(task_run.pipeline_step_id), (task_id, None))
         cleared += resource_alerts.check_task(

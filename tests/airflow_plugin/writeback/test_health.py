@@ -218,3 +218,31 @@ def test_health_staging_under_free_space_threshold_raises_resource_alert(
     free = shutil.disk_usage(settings.ETL_STAGING_URL).free
     assert abs(alert.metadata["free_bytes"] - free) < 1 << 30
     assert alert.metadata["threshold_bytes"] == 10**9 * (1 << 20)
+
+
+def test_health_kill_of_an_earlier_try_is_forgotten_after_a_clear(make_pipeline):
+    from django.utils import timezone
+
+    from airflow_plugin.writeback.health import forget_older_kill, was_killed
+    from django_etl.runs.models import PipelineRun, TaskRun
+
+    pipeline, _, crunch = make_pipeline("Cleared", FAST_SQL)
+    run = PipelineRun.objects.create(
+        pipeline=pipeline, status="success", trigger_type="manual", started_at=timezone.now()
+    )
+    killed = {
+        "ended": "killed",
+        "killed_try": 1,
+        "out_of_memory": False,
+        "kill_evidence": "…",
+        "try_number": 1,
+    }
+    task_run = TaskRun.objects.create(pipeline_run=run, pipeline_step=crunch, status="failed", metrics=killed)
+    assert was_killed(task_run)
+    forget_older_kill(task_run)
+    assert TaskRun.objects.get(pk=task_run.pk).metrics == killed  # still this try's end
+    task_run.metrics = {**killed, "try_number": 2}
+    task_run.status = "success"
+    assert not was_killed(task_run)
+    forget_older_kill(task_run)
+    assert TaskRun.objects.get(pk=task_run.pk).metrics == {"try_number": 2}
