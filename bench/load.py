@@ -1,6 +1,7 @@
 """Benchmark: CSV -> extract -> staging -> COPY load into PostgreSQL, against raw COPY and PostgresHook.insert_rows.
 
 Usage: .venv/bin/python bench/load.py [--rows 2000000] [--sample 50000] [--dsn postgres://postgres@127.0.0.1/postgres]
+       [--mysql-url mysql://root@127.0.0.1:3306 --mysql-rows 200000]   (also: CSV -> staging -> MySQL)
        .venv/bin/python bench/load.py --memory-mb 100,1000 [--quoted]   (extract only: peak memory by file size)
 Prints one line per measure (rows/s, seconds, peak memory) and the ratios the issue asks for.
 The extract and load run the operators' step implementations (what EtlStepOperator.execute dispatches to) with
@@ -239,6 +240,117 @@ def operators(dsn: str, path: Path, table: str, mode: str, workdir: Path) -> dic
     return figures
 
 
+MYSQL_COLUMNS = (
+    "id BIGINT, customer_id BIGINT, quantity BIGINT, name TEXT, city TEXT, price DOUBLE, discount DOUBLE, "
+    "created_at DATETIME(6), updated_at DATETIME(6), active TINYINT(1)"
+)
+
+
+def mysql_command(url: str, *extra: str) -> list[str]:
+    """The mysql C client for ``url`` (mysql://user:password@host:port/database)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    command = ["mysql", "-h", parsed.hostname or "127.0.0.1", "-P", str(parsed.port or 3306)]
+    command += ["-u", parsed.username or "root", *([f"-p{parsed.password}"] if parsed.password else [])]
+    return [*command, *extra]
+
+
+def mysql_sql(url: str, database: str | None, sql: str) -> str:
+    import subprocess
+
+    command = mysql_command(url, "--batch", "--skip-column-names", *([database] if database else []))
+    return subprocess.run(command, input=sql.encode(), check=True, capture_output=True).stdout.decode()
+
+
+def mysql_raw_load(url: str, database: str, path: Path) -> float:
+    """(c) MySQL's practical limit: the C client's LOAD DATA LOCAL INFILE (which the platform never uses)."""
+    import subprocess
+
+    mysql_sql(url, database, f"DROP TABLE IF EXISTS raw_orders; CREATE TABLE raw_orders ({MYSQL_COLUMNS});")
+    statement = (
+        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE raw_orders FIELDS TERMINATED BY ',' IGNORE 1 LINES "
+        "(id, customer_id, quantity, name, city, price, discount, @created, @updated, @active) "
+        "SET created_at = STR_TO_DATE(@created, '%Y-%m-%dT%H:%i:%sZ'), "
+        "updated_at = STR_TO_DATE(@updated, '%Y-%m-%dT%H:%i:%sZ'), active = (@active = 'true')"
+    )
+    started = time.perf_counter()
+    subprocess.run(mysql_command(url, "--local-infile=1", database, "-e", statement), check=True)
+    return time.perf_counter() - started
+
+
+def mysql_operators(url: str, database: str, path: Path, mode: str, workdir: Path) -> dict[str, float]:
+    """Extract (file connector) then load (MySQL connector), each step in its own process."""
+    import multiprocessing
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    connectors = {
+        "landing": {"type": "file", "name": "landing", "config": {"root": str(path.parent)}, "secret": {}},
+        "shop": {
+            "type": "database",
+            "name": "shop",
+            "config": {
+                "engine": "mysql",
+                "host": parsed.hostname or "127.0.0.1",
+                "port": parsed.port or 3306,
+                "database": database,
+            },
+            "secret": {"user": parsed.username or "root", "password": parsed.password or ""},
+        },
+    }
+    mysql_sql(url, database, "DROP TABLE IF EXISTS orders;")
+    run_id = f"bench-mysql-{mode}-{time.time()}"
+    staging_url = str(workdir / f"staging-mysql-{mode}")
+    steps = [
+        ("extract", {"connector": "landing", "path": path.name, "format": "csv"}, [], "rows"),
+        (
+            "load",
+            {"connector": "shop", "table": "orders", "mode": mode, "key": ["id"] if mode == "upsert" else []},
+            ["rows"],
+            None,
+        ),
+    ]
+    figures: dict[str, float] = {}
+    context = multiprocessing.get_context("spawn")
+    for step_type, config, inputs, output in steps:
+        with context.Pool(1) as pool:
+            result = pool.apply(
+                run_step_process,
+                ((step_type, config, inputs, output, run_id, staging_url, connectors, str(path.parent)),),
+            )
+        figures.update({f"{step_type}_{k}": v for k, v in result.items()})
+    figures["table_rows"] = int(mysql_sql(url, database, "SELECT count(*) FROM orders;").strip())
+    return figures
+
+
+def mysql_figures(url: str, path: Path, rows: int, modes: list[str], repeat: int, workdir: Path) -> None:
+    """MySQL rows: the operators (file -> staging -> MySQL) against the client's LOAD DATA LOCAL INFILE."""
+    database = "etl_bench_load"
+    mysql_sql(url, None, f"DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database};")
+    raw, best = float("inf"), {}
+    for _ in range(max(1, repeat)):
+        raw = min(raw, mysql_raw_load(url, database, path))
+        for mode in modes:
+            f = mysql_operators(url, database, path, mode, workdir)
+            assert f["table_rows"] == rows, f"expected {rows} rows, MySQL table has {f['table_rows']}"
+            f["total"] = f["extract_seconds"] + f["load_seconds"]
+            if mode not in best or f["total"] < best[mode]["total"]:
+                best[mode] = f
+    raw_rate = rows / raw
+    print(
+        f"(c) MySQL LOAD DATA LOCAL INFILE (mysql client; never used by the platform): {raw:.2f} s, {raw_rate:,.0f} rows/s"
+    )
+    for mode, f in best.items():
+        rate = rows / f["total"]
+        print(
+            f"operators MySQL {mode}: extract {f['extract_seconds']:.2f} s + load {f['load_seconds']:.2f} s "
+            f"(peak {f['load_peak_mb']:.0f} MB) = {f['total']:.2f} s, {rate:,.0f} rows/s, "
+            f"{rate / raw_rate:.0%} of LOAD DATA"
+        )
+    mysql_sql(url, None, f"DROP DATABASE {database};")
+
+
 def extract_figures(path: Path, workdir: Path) -> dict[str, float]:
     """The extract step alone (file connector -> staged Parquet) in a fresh process."""
     import multiprocessing
@@ -305,6 +417,12 @@ def main() -> None:
     parser.add_argument(
         "--memory-mb", default="", help="e.g. 100,1000: extract-only peak memory by file size"
     )
+    parser.add_argument(
+        "--mysql-url",
+        default=os.environ.get("BENCH_MYSQL_URL", ""),
+        help="also load into MySQL/MariaDB at this URL (mysql://root@127.0.0.1:3306), against LOAD DATA",
+    )
+    parser.add_argument("--mysql-rows", type=int, default=200_000, help="rows of the MySQL measure")
     args = parser.parse_args()
     if args.memory_mb:
         memory([int(s) for s in args.memory_mb.split(",")], args.quoted, args.repeat)
@@ -341,6 +459,10 @@ def main() -> None:
                 f"(peak {f['load_peak_mb']:.0f} MB) = {f['total']:.2f} s, {rate:,.0f} rows/s, "
                 f"{rate / raw_rate:.0%} of raw COPY"
             )
+        if args.mysql_url:
+            small = workdir / "orders-mysql.csv"
+            make_csv(small, args.mysql_rows)
+            mysql_figures(args.mysql_url, small, args.mysql_rows, args.modes.split(","), args.repeat, workdir)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_SECONDS = 10
 LOCK_WAIT_SECONDS = 60
-INSERT_BATCH_ROWS = 10_000
+INSERT_BATCH_ROWS = 50_000
+STATEMENT_BYTES = 4 << 20  # one INSERT's text: well under the 16 MB max_allowed_packet of both ends
 CREDENTIAL_KEYS = ("user", "password")
 # Key columns of text are created as VARCHAR: MySQL indexes no TEXT column without a prefix length.
 KEY_TEXT = "VARCHAR(255)"
@@ -243,24 +244,61 @@ MYSQL = Dialect(
 )
 
 
-def mysql_value(value: Any) -> Any:
-    """A staged value as PyMySQL escapes it: nested values as JSON text."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return value
+def sql_literals(column: pa.Array, name: str) -> pa.Array:
+    """One staged column as MySQL literals (text), computed by Arrow: NULL, numbers, quoted text and times.
+
+    Text is quoted for a session with NO_BACKSLASH_ESCAPES (the load sets it), where doubling the quote is
+    the whole escaping; instants are written as their UTC wall-clock time, binary values as hex literals.
+    """
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pa.array(["NULL"] * len(column), type=pa.string())
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_floating(kind) and (
+        pc.any(pc.is_nan(column)).as_py() or pc.any(pc.is_inf(column)).as_py()
+    ):
+        raise StepFailure(f"column {name!r} holds NaN or infinite values, which MySQL cannot store")
+    if pa.types.is_boolean(kind):
+        text = column.cast(pa.int8()).cast(pa.string())
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        text = column.cast(pa.string())
+    elif pa.types.is_timestamp(kind):
+        naive = column.cast(pa.timestamp(kind.unit)) if kind.tz else column  # the same instant, in UTC
+        text = _quoted(pc.strftime(naive.cast(pa.timestamp("us")), format="%Y-%m-%d %H:%M:%S"))
+    elif any(
+        test(kind)
+        for test in (pa.types.is_date, pa.types.is_time, pa.types.is_string, pa.types.is_large_string)
+    ):
+        text = _quoted(column.cast(pa.string()))
+    elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        text = pa.array(
+            [None if v is None else f"X'{v.hex()}'" for v in column.to_pylist()], type=pa.string()
+        )
+    else:  # lists, structs, maps: JSON text
+        values = [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
+        text = _quoted(pa.array(values, type=pa.string()))
+    return pc.fill_null(text, "NULL")
 
 
-def writable_batch(batch: pa.RecordBatch) -> list[tuple]:
-    """The rows of a staged batch as PyMySQL parameters; instants as their UTC wall-clock time."""
-    columns = []
-    for column in batch.columns:
-        if pa.types.is_timestamp(column.type) and column.type.tz:
-            column = column.cast(pa.timestamp(column.type.unit))  # the same instant, as UTC without a zone
-        values = column.to_pylist()
-        if pa.types.is_nested(column.type):
-            values = [mysql_value(v) for v in values]
-        columns.append(values)
-    return list(zip(*columns, strict=True)) if columns else []
+def _quoted(text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise("'", pc.replace_substring(text, "'", "''"), "'", "")
+
+
+def values_statements(batch: pa.RecordBatch, prefix: str, suffix: str) -> Iterator[str]:
+    """``prefix`` + ``(…), (…)`` + ``suffix`` statements of about STATEMENT_BYTES each, for the rows of ``batch``."""
+    literals = [
+        sql_literals(column, name) for column, name in zip(batch.columns, batch.schema.names, strict=True)
+    ]
+    rows = pc.binary_join_element_wise(*literals, ",") if len(literals) > 1 else literals[0]
+    rows = pc.binary_join_element_wise("(", rows, ")", "")
+    ends = pc.cumulative_sum(pc.binary_length(rows).cast(pa.int64()))  # where each row's text ends
+    start, offset = 0, 0
+    while start < len(rows):
+        # The rows ending within STATEMENT_BYTES of this statement's start (at least one).
+        end = max(start + 1, pc.sum(pc.less_equal(ends, offset + STATEMENT_BYTES)).as_py() or 0)
+        yield prefix + ",".join(rows.slice(start, end - start).to_pylist()) + suffix
+        start, offset = end, ends[end - 1].as_py()
 
 
 # ---------------------------------------------------------------- connections
@@ -295,10 +333,6 @@ class Session:
         cursor = self.conn.cursor()
         cursor.execute(statement, params if params else None)
         return cursor
-
-    def executemany(self, statement: str, rows: list[tuple]) -> None:
-        with self.conn.cursor() as cursor:
-            cursor.executemany(statement, rows)
 
 
 class MysqlLedger(Ledger):
@@ -549,7 +583,10 @@ class MysqlAdapter(Adapter):
         try:
             # The platform's own SQL only (no tenant SQL runs on a load): ANSI quotes for the ledger's
             # identifiers, strict so a value that does not fit fails instead of being cut.
-            session.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES,STRICT_ALL_TABLES')")
+            # NO_BACKSLASH_ESCAPES: a quote doubled is the whole escaping of text (sql_literals).
+            session.execute(
+                "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES,STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES')"
+            )
             session.execute(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECONDS}")
             book.ensure(session)
             lock = "etl:" + hashlib.sha1("|".join(request.identity).encode()).hexdigest()
@@ -673,13 +710,13 @@ def unique_keys(conn: Session, parts: tuple[str, ...]) -> list[set[str]]:
 
 
 def insert_all(conn: Session, table: str, columns: list[str], dataset, suffix: str = "") -> int:
-    """Multi-row INSERTs of the staged rows (PyMySQL batches ``executemany`` into statements of ~1 MB)."""
-    names = ", ".join(quote(c) for c in columns)
-    statement = f"INSERT INTO {table} ({names}) VALUES ({MYSQL.marks(len(columns))}){suffix}"
+    """Multi-row INSERTs of the staged rows, their values written as literals by Arrow (no per-value Python)."""
+    prefix = f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES "
     rows = 0
     for batch in dataset.to_batches(batch_size=INSERT_BATCH_ROWS, columns=columns):
         if batch.num_rows:
-            conn.executemany(statement, writable_batch(batch))
+            for statement in values_statements(batch, prefix, suffix):
+                conn.execute(statement)
             rows += batch.num_rows
     return rows
 

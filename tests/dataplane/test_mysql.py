@@ -308,3 +308,40 @@ def test_mysql_load_value_too_large_fails_clearly(staged, mysql_target):
     with pytest.raises(StepFailure, match=r"refused: .*Out of range"):
         adapter_for(mysql_target.runtime).load(load_request(), dataset)
     assert mysql_target.count("orders") == 0
+
+
+def test_mysql_load_writes_awkward_text_exactly_across_statements(mysql_target, tmp_path, monkeypatch):
+    """Quotes, backslashes, newlines, NUL, emoji: literals built by Arrow, split into several INSERTs."""
+    from django_etl.dataplane import mysql
+    from django_etl.dataplane.staging import Staging
+
+    monkeypatch.setattr(mysql, "STATEMENT_BYTES", 200)  # a few rows per statement
+    texts = [
+        "it's",
+        "back\\slash",
+        'dq"',
+        "new\nline\r\n",
+        "nul\x00byte",
+        "émoji 🎉",
+        "",
+        None,
+        "%s %% ?",
+    ] * 5
+    batch = pa.record_batch({"id": list(range(len(texts))), "note": texts})
+    staging = Staging(str(tmp_path / "staging"))
+    info = staging.write_dataset(staging.dataset_dir("dag", "r1", "x", "t"), "t", iter([batch]))
+    written = adapter_for(mysql_target.runtime).load(load_request(table="notes"), staging.reader(info.uri))
+    assert written.rows == len(texts)
+    stored = mysql_target.execute("SELECT note FROM notes ORDER BY id")
+    assert [row[0] for row in stored] == texts
+
+
+def test_mysql_load_refuses_nan_naming_the_column(mysql_target, tmp_path):
+    from django_etl.dataplane.staging import Staging
+
+    batch = pa.record_batch({"id": [1, 2], "ratio": [0.5, float("nan")]})
+    staging = Staging(str(tmp_path / "staging"))
+    info = staging.write_dataset(staging.dataset_dir("dag", "r1", "x", "t"), "t", iter([batch]))
+    with pytest.raises(StepFailure, match="column 'ratio' holds NaN"):
+        adapter_for(mysql_target.runtime).load(load_request(table="ratios"), staging.reader(info.uri))
+    assert mysql_target.count("ratios") == 0
