@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, field_validator
 
 from django_etl import conf
 from django_etl.configmodel import FileFormat, Strict
@@ -39,6 +39,18 @@ class CloudConnectorConfig(Strict):
     endpoint_url: HttpUrl | None = Field(None, description="For MinIO or any S3-compatible API.")
     region: str | None = Field(None, pattern=r"^[a-z0-9-]{1,40}$")
     format: FileFormat = "parquet"
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def server_only(cls, url: HttpUrl | None) -> HttpUrl | None:
+        # botocore keeps an endpoint's path in front of every request ("https://s3.example/staging" + bucket
+        # "x" reads bucket "staging"): a path would name a bucket of its own, past the check of ``bucket``.
+        if url is not None and ((url.path or "/") != "/" or url.query or url.fragment or url.username):
+            raise ValueError(
+                "give the server only (scheme, host and port): a path, query or user in the endpoint would "
+                "address another bucket than 'bucket'"
+            )
+        return url
 
     def credential_keys(self) -> tuple[str, ...]:
         return CREDENTIAL_KEYS

@@ -187,7 +187,9 @@ def test_network_proxy_from_the_environment_is_never_used(
     api = connector(organization, user, "api", {"base_url": api_server.base_url, "auth": "bearer"}, token)
     api.full_clean()
     api.save()
-    rows = list(adapter_for(api.runtime_settings()).read({"endpoint": "/items", "records_path": "data.items"}, 10))
+    rows = list(
+        adapter_for(api.runtime_settings()).read({"endpoint": "/items", "records_path": "data.items"}, 10)
+    )
     assert rows and accepted == []  # straight to the API: the proxy (which would see the token) saw nothing
 
 
@@ -210,3 +212,27 @@ def test_network_redirect_to_a_platform_server_is_refused(
         with pytest.raises(Exception, match="which connectors may never reach"):
             list(adapter.read({"endpoint": f"/redirect?to={target}"}, 10))
     assert accepted == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://s3.example.test/platform-staging",  # botocore would read bucket "platform-staging"
+        "https://s3.example.test/platform-staging/",
+        "https://s3.example.test/?bucket=platform-staging",
+        "https://user:pw@s3.example.test",
+    ],
+)
+def test_network_s3_endpoint_with_a_path_is_refused(organization, user, endpoint, settings):
+    settings.ETL_STAGING_URL = "s3://platform-staging/etl"
+    config = {"bucket": "tenant-bucket", "endpoint_url": endpoint}
+    message = refusal(connector(organization, user, "cloud", config))
+    assert "config.endpoint_url" in message and "give the server only" in message
+
+
+def test_network_s3_endpoint_without_a_path_is_accepted(organization, user, dns):
+    dns["s3.example.test"] = [PUBLIC]
+    for endpoint in ("https://s3.example.test", "https://s3.example.test/", "https://s3.example.test:9000"):
+        connector(
+            organization, user, "cloud", {"bucket": "tenant-bucket", "endpoint_url": endpoint}
+        ).full_clean()
