@@ -541,6 +541,9 @@ class MysqlAdapter(Adapter):
             # Always a derived table: only a SELECT (or WITH … SELECT) stands there; the newline ends a trailing
             # comment. Its own % are not placeholders when a watermark adds one.
             text = request["query"].strip().rstrip(";")
+            refused = query_refusal(text)
+            if refused:
+                raise self.fail(f"query refused: {refused}")
             query = f"SELECT * FROM ({text}\n) AS etl_source"
             if watermark is not None:
                 query = query.replace("%", "%%")
@@ -650,6 +653,25 @@ class MysqlAdapter(Adapter):
     def _written(self, request: LoadRequest, rows: int, skipped: str | None = None) -> Written:
         uri = f"mysql://{self.config.host}/{self.config.database}/{request.table}"
         return Written(str(request.table), uri, rows, skipped)
+
+
+# What a READ ONLY transaction does not stop in a MySQL query: reading the database server's files, running
+# commands through the usual UDFs, writing a file. Matched as words anywhere in the text (also inside
+# strings and comments: MySQL runs /*! … */ comments), so no quoting hides one; a string that merely
+# mentions one is refused too, which the message explains.
+REFUSED_IN_QUERIES = {
+    re.compile(r"\bload_file\b", re.IGNORECASE): "LOAD_FILE() reads files of the database server",
+    re.compile(r"\bsys_(exec|eval)\b", re.IGNORECASE): "sys_exec()/sys_eval() run commands on the server",
+    re.compile(r"\binto\s+(outfile|dumpfile)\b", re.IGNORECASE): "INTO OUTFILE/DUMPFILE writes a server file",
+}
+
+
+def query_refusal(text: str) -> str | None:
+    """Why a tenant's MySQL query may not run, or None (the read-only transaction stays the first layer)."""
+    for pattern, reason in REFUSED_IN_QUERIES.items():
+        if pattern.search(text):
+            return f"{reason} (a source query may only read tables)"
+    return None
 
 
 def backtick(identifier: str) -> str:

@@ -77,6 +77,25 @@ def test_mysql_extract_query_cannot_write_a_server_file(source, tmp_path):
         _read(adapter, "SELECT 1) AS x INTO OUTFILE '/tmp/etl-mysql-outfile-canary' -- ")
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT LOAD_FILE('/etc/hostname') AS f",
+        "SELECT load_file /* spaced */ ('/etc/hostname') AS f",
+        "SELECT /*!50000 LOAD_FILE('/etc/hostname') */ AS f",
+        "SELECT 1 AS a INTO DUMPFILE '/tmp/etl-mysql-dumpfile-canary'",
+        "SELECT sys_exec('id') AS x",
+    ],
+)
+def test_mysql_extract_query_cannot_reach_server_files_or_commands(source, query):
+    adapter, _ = source
+    with pytest.raises(
+        ConnectorError, match=r"query refused: .*a source query may only read tables"
+    ) as caught:
+        _read(adapter, query)
+    assert caught.value.retryable is False
+
+
 def test_mysql_extract_query_is_bounded_by_the_statement_limit(source, settings):
     adapter, _ = source
     settings.ETL_SOURCE_STATEMENT_TIMEOUT = 0.5
