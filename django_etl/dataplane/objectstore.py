@@ -70,8 +70,13 @@ def staging_bucket() -> str | None:
 
 def staging_refusal(config: CloudConnectorConfig) -> str | None:
     bucket = staging_bucket()
-    if bucket is not None and config.bucket.lower() == bucket.lower():
+    if bucket is None:
+        return None
+    if config.bucket.lower() == bucket.lower():
         return f"bucket {config.bucket!r} is the platform's staging bucket, which connectors may never reach"
+    host = (config.endpoint_url.host or "").lower() if config.endpoint_url else ""
+    if host.startswith(f"{bucket.lower()}."):  # a virtual-hosted endpoint: the host names the bucket
+        return f"endpoint {host!r} names the platform's staging bucket, which connectors may never reach"
     return None
 
 
@@ -85,7 +90,7 @@ class ObjectStoreAdapter(WholeFileTarget, Adapter):
         found = []
         reason = staging_refusal(config)
         if reason:
-            found.append(("config.bucket", reason))
+            found.append(("config.endpoint_url" if reason.startswith("endpoint") else "config.bucket", reason))
         endpoint = config.endpoint()
         reason = refusal_at_save(allowance, *url_target(endpoint), key="endpoint_url") if endpoint else None
         if reason:

@@ -236,3 +236,13 @@ def test_network_s3_endpoint_without_a_path_is_accepted(organization, user, dns)
         connector(
             organization, user, "cloud", {"bucket": "tenant-bucket", "endpoint_url": endpoint}
         ).full_clean()
+
+
+def test_network_s3_virtual_hosted_endpoint_of_the_staging_bucket_is_refused(
+    organization, user, settings, dns
+):
+    settings.ETL_STAGING_URL = "s3://platform-staging/etl"
+    dns["platform-staging.s3.example.test"] = [PUBLIC]
+    config = {"bucket": "tenant-bucket", "endpoint_url": "https://Platform-Staging.s3.example.test"}
+    message = refusal(connector(organization, user, "cloud", config))
+    assert "config.endpoint_url" in message and "names the platform's staging bucket" in message
