@@ -41,6 +41,7 @@ RECENT_RESOLVED_CHECKED = 3
 MESSAGE_MAX = 4000
 CONDITION_KEY_MAX = 255
 RAISE_ATTEMPTS = 3
+RESOLVE_BATCH = 500
 # What an update keeps of the alert's first metadata (the rest is the latest occurrence's).
 KEPT_METADATA = ("recurrence_of", "first_seen_at", "escalated_from")
 LEVEL_RANK = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.ERROR: 2, AlertLevel.CRITICAL: 3}
@@ -182,17 +183,25 @@ def resolve_alerts(
         resolution["run_id"] = getattr(pipeline_run, "airflow_run_id", None) or str(pipeline_run.pk)
     if note:
         resolution["note"] = note[:500]
+    # The usual answer is "nothing open": one light read, no transaction and no lock (write-back asks at
+    # every run end and after every retried success). Alerts found open are locked and resolved in batches.
     count = 0
-    with transaction.atomic(using=alias):
-        for alert in (
-            alerts.using(alias).select_for_update(of=("self",)).filter(is_resolved=False).order_by("pk")
-        ):
-            alert.is_resolved = True
-            alert.resolved_at = now
-            alert.metadata = {**(alert.metadata or {}), "resolution": resolution}
-            alert.save(using=alias, update_fields=["is_resolved", "resolved_at", "metadata"])
-            count += 1
-    return count
+    while True:
+        batch = list(
+            alerts.using(alias).filter(is_resolved=False).values_list("pk", flat=True)[:RESOLVE_BATCH]
+        )
+        if not batch:
+            return count
+        with transaction.atomic(using=alias):
+            locked = Alert.objects.using(alias).select_for_update().filter(pk__in=batch, is_resolved=False)
+            for alert in locked.order_by("pk"):
+                alert.is_resolved = True
+                alert.resolved_at = now
+                alert.metadata = {**(alert.metadata or {}), "resolution": resolution}
+                alert.save(using=alias, update_fields=["is_resolved", "resolved_at", "metadata"])
+                count += 1
+        if len(batch) < RESOLVE_BATCH:
+            return count
 
 
 # ---------------------------------------------------------------- internals
