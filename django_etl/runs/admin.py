@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.contrib import admin
 
 from django_etl.control.links import airflow_link, task_id_of
-from django_etl.core import permissions
-from django_etl.core.tenancy import ReadOnlyAdmin, codename
+from django_etl.core.tenancy import ReadOnlyAdmin
 from django_etl.pipelines.admin_actions import rerun_failed_tasks
 from django_etl.runs import console, display
+from django_etl.runs.admin_filters import OrganizationFilter, PipelineFilter, scoped_filter
 from django_etl.runs.models import PipelineRun, TaskRun
 
 # The organization dashboard on the admin's home page (core/tenancy.py's TenantAdminSite.index).
@@ -35,7 +33,12 @@ class PipelineRunAdmin(ReadOnlyAdmin):
     actions = [rerun_failed_tasks]
     list_display_links = ["started_at"]
     show_full_result_count = False  # one count of the runs per page, not two (bench/console.py)
-    list_filter = ["status", "trigger_type", "pipeline__organization", "pipeline"]
+    list_filter = [
+        "status",
+        "trigger_type",
+        scoped_filter(OrganizationFilter, "pipeline__organization_id", PipelineRun._meta),
+        scoped_filter(PipelineFilter, "pipeline_id", PipelineRun._meta),
+    ]
     search_fields = ["pipeline__name", "airflow_run_id"]
     date_hierarchy = "started_at"
     ordering = ["-started_at"]
@@ -96,32 +99,6 @@ class PipelineRunAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
 
-class TaskRunPipelineFilter(admin.SimpleListFilter):
-    """Task runs of one pipeline, chosen among the pipelines whose task runs the user may view.
-
-    Its choices read the pipelines table, not task_runs (a related-only filter would scan every task run).
-    """
-
-    title = "pipeline"
-    parameter_name = "pipeline"
-
-    def lookups(self, request, model_admin):
-        from django_etl.pipelines.models import Pipeline
-
-        visible = permissions.permitted(Pipeline.objects.all(), request.user, codename("view", TaskRun._meta))
-        return [(str(pk), name) for pk, name in visible.order_by("name").values_list("pk", "name")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
-        try:
-            pipeline_id = uuid.UUID(value)
-        except ValueError:
-            return queryset.none()  # a mangled link shows nothing, not an error page
-        return queryset.filter(pipeline_run__pipeline_id=pipeline_id)
-
-
 @admin.register(TaskRun)
 class TaskRunAdmin(ReadOnlyAdmin):
     organization_path = "pipeline_run__pipeline__organization"
@@ -139,7 +116,8 @@ class TaskRunAdmin(ReadOnlyAdmin):
     list_filter = [
         "status",
         "pipeline_step__step_type",
-        TaskRunPipelineFilter,
+        # A task run's step belongs to its run's pipeline: filtering on the step reads (step, run start).
+        scoped_filter(PipelineFilter, "pipeline_step__pipeline_id", TaskRun._meta),
         ("run_started_at", admin.DateFieldListFilter),
     ]
     search_fields = ["pipeline_step__name", "pipeline_run__pipeline__name"]

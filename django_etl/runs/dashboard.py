@@ -1,9 +1,10 @@
 """Every query of the organization dashboard, in one place: a fixed number of queries, whatever the volume.
 
 Each query is shaped for an index of the seed (docs/partitioning.md): the last run of each pipeline and the
-success rates read ``pipeline_runs_dashboard_idx`` (pipeline, -started_at, status); step statistics filter task runs
-on ``status`` and the partition key ``run_started_at`` (``task_runs_status_run_idx``), so they prune to the recent
-months. The partitions issue benchmarks these same functions at millions of rows (``bench/console.py``).
+success rates read ``pipeline_runs_dashboard_idx`` (pipeline, -started_at, status); the step statistics read the
+daily rollup ``task_runs_daily`` (runs/rollup.py) plus the task runs newer than its mark, filtered on ``status``
+and both sides of the partition key ``run_started_at`` (``task_runs_status_run_idx``), so they prune to the
+window's months. ``bench/dashboard.py`` times these same functions at 5 million task runs.
 """
 
 from __future__ import annotations
@@ -12,15 +13,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
 from django.utils import timezone
 
 from django_etl.monitoring.choices import AlertLevel
 from django_etl.monitoring.models import Alert
 from django_etl.pipelines.models import Pipeline
+from django_etl.runs import rollup
 from django_etl.runs.choices import RunStatus
-from django_etl.runs.models import PipelineRun, TaskRun
+from django_etl.runs.models import PipelineRun, RollupMark, StepDay, TaskRun
 
 WINDOW_DAYS = 30
 SHORT_WINDOW_DAYS = 7
@@ -71,7 +81,8 @@ def build(organization, *, now=None) -> Dashboard:
     """The dashboard of one organization: seven queries, however many pipelines and runs it has."""
     now = now or timezone.now()
     since = now - timedelta(days=WINDOW_DAYS)
-    health = {p.pk: PipelineHealth(p) for p in pipelines_with_last_run(organization)}
+    pipelines = pipelines_with_last_run(organization)
+    health = {p.pk: PipelineHealth(p) for p in pipelines}
     last_ids = [h.pipeline.last_run_id for h in health.values() if h.pipeline.last_run_id]
     for run in PipelineRun.objects.filter(pk__in=last_ids).select_related("triggered_by"):
         health[run.pipeline_id].last_run = run
@@ -81,7 +92,8 @@ def build(organization, *, now=None) -> Dashboard:
         if item:
             item.rate_30d = Rate(row["ok_30"], row["ended_30"])
             item.rate_7d = Rate(row["ok_7"], row["ended_7"])
-    for row in duration_trend(pipeline_ids, since):
+    trend_rows = sorted(duration_trend(pipeline_ids, since), key=lambda row: row["started_at"])
+    for row in trend_rows:  # oldest first
         item = health.get(row["pipeline_id"])
         if item:
             item.trend.append((row["took"].total_seconds(), row["status"]))
@@ -92,14 +104,16 @@ def build(organization, *, now=None) -> Dashboard:
             item.open_alerts[row["level"]] = row["n"]
         totals[row["level"]] += row["n"]
     for item in health.values():
-        item.trend.reverse()  # the query reads newest first (the index order)
         item.open_alerts = {level: item.open_alerts[level] for level in LEVELS if level in item.open_alerts}
+    # The rollup's mark came with the pipelines (no query of its own): task runs after it are read live.
+    mark = pipelines[0].rollup_mark if pipelines else None
+    slowest, failing = step_stats(organization, since, now, mark=mark)
     return Dashboard(
         organization=organization,
         pipelines=list(health.values()),
         open_alerts={level: totals[level] for level in LEVELS if totals.get(level)},
-        slowest_steps=slowest_steps(organization, since, now),
-        failing_steps=failing_steps(organization, since, now),
+        slowest_steps=slowest,
+        failing_steps=failing,
     )
 
 
@@ -110,9 +124,10 @@ def pipelines_with_last_run(organization) -> list[Pipeline]:
 def pipelines_with_last_run_query(organization):
     """The organization's pipelines, each with the id of its latest run (one index probe per pipeline)."""
     latest = PipelineRun.objects.filter(pipeline=OuterRef("pk")).order_by("-started_at").values("pk")[:1]
+    mark = RollupMark.objects.filter(name=rollup.MARK).values("computed_until")[:1]
     return (
         Pipeline.objects.filter(organization=organization)
-        .annotate(last_run_id=Subquery(latest))
+        .annotate(last_run_id=Subquery(latest), rollup_mark=Subquery(mark))
         .only("id", "name", "status", "organization_id")
         .order_by("name")
     )
@@ -125,34 +140,34 @@ def success_counts(pipeline_ids, since, short_since):
     return (
         PipelineRun.objects.filter(pipeline_id__in=pipeline_ids, started_at__gte=since)
         .values("pipeline_id")
-        .annotate(
-            ended_30=Count("pk", filter=ended),
-            ok_30=Count("pk", filter=Q(status=RunStatus.SUCCESS)),
-            ended_7=Count("pk", filter=ended & recent),
-            ok_7=Count("pk", filter=Q(status=RunStatus.SUCCESS) & recent),
+        .annotate(  # COUNT(status): every column it reads is in the index (an index-only scan)
+            ended_30=Count("status", filter=ended),
+            ok_30=Count("status", filter=Q(status=RunStatus.SUCCESS)),
+            ended_7=Count("status", filter=ended & recent),
+            ok_7=Count("status", filter=Q(status=RunStatus.SUCCESS) & recent),
         )
         .order_by()
     )
 
 
 def duration_trend(pipeline_ids, since):
-    """The last ``TREND_RUNS`` ended runs of each pipeline in the window, newest first."""
+    """The last ``TREND_RUNS`` ended runs of each pipeline in the window (pipeline, status, took, started_at).
+
+    One ``UNION ALL`` of a ``LIMIT`` per pipeline: each part walks its pipeline's newest runs in the index and
+    stops after ``TREND_RUNS`` (a window function over the whole window read every run of a busy pipeline).
+    """
+    if not pipeline_ids:
+        return []
     took = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-    return (
-        PipelineRun.objects.filter(
-            pipeline_id__in=pipeline_ids,
-            started_at__gte=since,
-            status__in=ENDED,
-            completed_at__isnull=False,
-        )
-        .annotate(
-            took=took,
-            position=Window(RowNumber(), partition_by=[F("pipeline_id")], order_by=F("started_at").desc()),
-        )
-        .filter(position__lte=TREND_RUNS)
-        .values("pipeline_id", "status", "took")
-        .order_by("pipeline_id", "position")
-    )
+    ended = PipelineRun.objects.filter(started_at__gte=since, status__in=ENDED, completed_at__isnull=False)
+    parts = [
+        ended.filter(pipeline_id=pipeline_id)
+        .annotate(took=took)
+        .values("pipeline_id", "status", "took", "started_at")
+        .order_by("-started_at")[:TREND_RUNS]
+        for pipeline_id in pipeline_ids
+    ]
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
 
 
 def open_alert_counts(organization):
@@ -166,44 +181,83 @@ def open_alert_counts(organization):
     )
 
 
-def _step_rows(organization, since, until, status):
-    # A window bounded on both sides of the partition key prunes task_runs to the window's months (at most
-    # two for 30 days) and skips the default partition; status + run_started_at is task_runs_status_run_idx.
-    return TaskRun.objects.filter(
-        status=status,
-        run_started_at__gte=since,
-        run_started_at__lte=until,
-        pipeline_step__pipeline__organization=organization,
-    ).values("pipeline_step_id", "pipeline_step__name", "pipeline_step__pipeline__name")
-
-
-def slowest_steps_query(organization, since, until):
-    took = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+def step_rollup_query(organization, since, until):
+    """The window's days of the organization's steps, summed from ``task_runs_daily`` (runs/rollup.py)."""
     return (
-        _step_rows(organization, since, until, RunStatus.SUCCESS)
-        .filter(completed_at__isnull=False, started_at__isnull=False)
-        .annotate(mean=Avg(took))
-        .order_by("-mean")[:TOP_STEPS]
+        StepDay.objects.filter(organization=organization, day__gte=since.date(), day__lte=until.date())
+        .values("pipeline_step_id", "pipeline_step__name", "pipeline_step__pipeline__name")
+        .annotate(
+            succeeded=Sum("succeeded"),
+            failed=Sum("failed"),
+            timed=Sum("timed"),
+            seconds=Sum("success_seconds"),
+        )
+        .order_by()
     )
 
 
-def slowest_steps(organization, since, until) -> list[StepStat]:
-    rows = slowest_steps_query(organization, since, until)
-    return [
-        StepStat(
-            row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["mean"].total_seconds()
+def step_live_query(organization, since, until, mark=None):
+    """The task runs the rollup does not hold yet: of runs started since its ``mark`` (the whole window without).
+
+    Bounded on both sides of the partition key, so it reads at most the window's two months (never the default
+    partition) through ``task_runs_status_run_idx``; past the mark it is a few minutes of runs. The bound is a
+    literal (not a subquery), so the planner prunes and estimates with it.
+    """
+    took = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+    success = Q(status=RunStatus.SUCCESS)
+    timed = success & Q(started_at__isnull=False, completed_at__isnull=False)
+    return (
+        TaskRun.objects.filter(
+            status__in=[RunStatus.SUCCESS, RunStatus.FAILED],
+            run_started_at__gte=since,
+            run_started_at__lte=until,
+            pipeline_step__pipeline__organization=organization,
         )
-        for row in rows
-    ]
+        .filter(run_started_at__gte=max(mark or since, since))
+        .values("pipeline_step_id", "pipeline_step__name", "pipeline_step__pipeline__name")
+        .annotate(
+            succeeded=Count("pk", filter=success),
+            failed=Count("pk", filter=Q(status=RunStatus.FAILED)),
+            timed=Count("pk", filter=timed),
+            seconds=Sum(took, filter=timed),
+        )
+        .order_by()
+    )
 
 
-def failing_steps_query(organization, since, until):
-    rows = _step_rows(organization, since, until, RunStatus.FAILED).annotate(n=Count("pk"))
-    return rows.order_by("-n")[:TOP_STEPS]
+def step_stats(organization, since, until, *, mark=None) -> tuple[list[StepStat], list[StepStat]]:
+    """The slowest steps (mean duration of successful task runs) and the most failing, over the window.
 
-
-def failing_steps(organization, since, until) -> list[StepStat]:
-    return [
-        StepStat(row["pipeline_step__name"], row["pipeline_step__pipeline__name"], row["n"])
-        for row in failing_steps_query(organization, since, until)
-    ]
+    ``mark``: how far the rollup is computed (:func:`rollup.computed_until`); None reads everything live.
+    """
+    rolled = list(step_rollup_query(organization, since, until)) if mark else []
+    totals: dict = {}
+    for row in [*rolled, *step_live_query(organization, since, until, mark)]:
+        seconds = row["seconds"] or 0
+        seconds = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
+        item = totals.setdefault(
+            row["pipeline_step_id"],
+            {
+                "step": row["pipeline_step__name"],
+                "pipeline": row["pipeline_step__pipeline__name"],
+                "failed": 0,
+                "timed": 0,
+                "seconds": 0.0,
+            },
+        )
+        item["failed"] += row["failed"] or 0
+        item["timed"] += row["timed"] or 0
+        item["seconds"] += seconds
+    slowest = sorted(
+        (
+            StepStat(t["step"], t["pipeline"], t["seconds"] / t["timed"])
+            for t in totals.values()
+            if t["timed"]
+        ),
+        key=lambda stat: (-stat.value, stat.pipeline, stat.step),
+    )
+    failing = sorted(
+        (StepStat(t["step"], t["pipeline"], t["failed"]) for t in totals.values() if t["failed"]),
+        key=lambda stat: (-stat.value, stat.pipeline, stat.step),
+    )
+    return slowest[:TOP_STEPS], failing[:TOP_STEPS]

@@ -94,6 +94,9 @@ class TaskRun(models.Model):
             models.Index(fields=["-started_at"]),
             # Built concurrently (runs/migrations/0002): task runs of one status over recent months.
             models.Index(fields=["status", "run_started_at"], name="task_runs_status_run_idx"),
+            # Built concurrently (runs/migrations/0005): one pipeline's task runs over a period (the task-run
+            # list's pipeline and date filters) read only that period's rows of its steps.
+            models.Index(fields=["pipeline_step", "run_started_at"], name="task_runs_step_run_idx"),
         ]
         constraints = [
             # Includes the partition key because PostgreSQL requires it; (run, step) alone decides a row.
@@ -158,3 +161,40 @@ class PartitionArchive(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partition} ({self.state})"
+
+
+class StepDay(models.Model):
+    """One step's task runs of one UTC day (by the run's start), summed: the dashboard's step statistics.
+
+    Filled by ``runs/rollup.py`` (the etl_run_rollups job); task runs newer than its mark are read live.
+    """
+
+    pipeline_step = models.ForeignKey(PipelineStep, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("core.Organization", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    timed = models.PositiveIntegerField(default=0, help_text="Successful task runs with a start and an end.")
+    success_seconds = models.FloatField(default=0, help_text="Their durations, summed.")
+
+    class Meta:
+        db_table = "task_runs_daily"
+        constraints = [models.UniqueConstraint(fields=["pipeline_step", "day"], name="unique_step_day")]
+        indexes = [models.Index(fields=["organization", "day"], name="task_runs_daily_org_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_step_id} {self.day}"
+
+
+class RollupMark(models.Model):
+    """How far ``task_runs_daily`` is computed: task runs of runs started before ``computed_until`` are in it."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    computed_until = models.DateTimeField()
+
+    class Meta:
+        db_table = "task_runs_daily_mark"
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.computed_until:%Y-%m-%d %H:%M}"

@@ -39,17 +39,15 @@ def test_dashboard_plans_use_the_dashboard_indexes(busy):
         "last run": plan(dashboard.pipelines_with_last_run_query(busy)),
         "success": plan(dashboard.success_counts(ids, since, now - timedelta(days=7))),
         "trend": plan(dashboard.duration_trend(ids, since)),
-        "failing": plan(dashboard.failing_steps_query(busy, since, now)),
-        "slowest": plan(dashboard.slowest_steps_query(busy, since, now)),
+        "steps (live)": plan(dashboard.step_live_query(busy, since, now)),
     }
     run_indexes = pipeline_run_indexes()
     for name in ("last run", "success", "trend"):
         assert "Seq Scan on pipeline_runs" not in plans[name], plans[name]
         assert any(index in plans[name] for index in run_indexes), plans[name]
-    for name in ("failing", "slowest"):
-        # Every partition's copy of task_runs_status_run_idx is named <partition>_status_run_idx.
-        assert "_status_run_idx" in plans[name], plans[name]
-        assert "Seq Scan on task_runs_default" not in plans[name], plans[name]
+    # Every partition's copy of task_runs_status_run_idx is named <partition>_status_run_idx.
+    assert "_status_run_idx" in plans["steps (live)"], plans["steps (live)"]
+    assert "Seq Scan on task_runs_default" not in plans["steps (live)"], plans["steps (live)"]
 
 
 def pipeline_run_indexes() -> list[str]:
