@@ -140,3 +140,37 @@ def test_partitions_job_empties_the_default_partition(airflow_db, transactional_
         path.unlink(missing_ok=True)
         with connection.cursor() as cursor:
             cursor.execute('DROP TABLE IF EXISTS "task_runs_y2018m11"')  # DDL outlives the test's flush
+
+
+@pytest.mark.integration
+def test_alert_delivery_job_sends_the_outbox(airflow_db, transactional_db, organization, settings):
+    """The shipped etl_alert_delivery DAG, run by Airflow: a queued delivery reaches the SMTP sink once."""
+    import shutil
+
+    from django_etl.monitoring.lifecycle import raise_alert
+    from django_etl.monitoring.models import AlertDelivery, AlertRule
+    from tests.support.receivers import SmtpSink
+    from tests.support.servers import free_port
+
+    sink = SmtpSink(port=free_port()).start()
+    settings.MAILERS = sink.mailers()
+    AlertRule.objects.create(organization=organization, name="ops", email_recipients="ops@example.com")
+    raise_alert(
+        alert_type="pipeline_failed",
+        level="critical",
+        condition_key="pipeline_failed:job-test",
+        message="Pipeline 'Orders' failed",
+        organization_id=organization.pk,
+    )
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "etl_alert_delivery.py"
+    shutil.copy(Path(__file__).resolve().parents[2] / "dags" / "etl_alert_delivery.py", path)
+    try:
+        dag = runpy.run_path(str(path))["dag"]
+        assert dag.schedule == "*/2 * * * *" or str(dag.timetable.summary) == "*/2 * * * *"
+        assert dag.test().state == "success"
+        assert dag.test().state == "success"  # the next drain: nothing more to send
+    finally:
+        path.unlink(missing_ok=True)
+        sink.stop()
+    assert [m.recipients for m in sink.messages] == [["ops@example.com"]]
+    assert AlertDelivery.objects.get().status == "sent"
