@@ -60,7 +60,8 @@ def run_page_context(run) -> dict:
     from django_etl.runs.models import TaskRun
 
     tasks = list(
-        TaskRun.objects.filter(pipeline_run=run)
+        # The run's start is its task runs' partition key (as write-back reads them): one partition, not all.
+        TaskRun.objects.filter(pipeline_run=run, run_started_at=run.started_at)
         .select_related("pipeline_step")
         .order_by("pipeline_step__order_index", "pipeline_step__name")
     )
