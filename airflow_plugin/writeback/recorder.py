@@ -118,7 +118,13 @@ def record_task(run: RunInfo, task: TaskInfo, spec: dict[str, Any] | None = None
     if task_run is None:
         return
     if task.event in {"retry", "failure"}:
-        task_failure_alert(pipeline_run, task_run, run, task, manifest)
+        # A failure reported for a try that wrote no manifest (a callback run for a killed task) is a kill too.
+        killed = (
+            health.killed_try(pipeline_run, task_run, run, task, manifest)
+            if task.event == "failure"
+            else None
+        )
+        task_failure_alert(pipeline_run, task_run, run, task, manifest, error=killed)
     elif task.event == "success" and int(task.try_number or 0) > 1:
         # A success after failed tries (a retry, a cleared task) resolves its alerts at once; any other
         # success waits for the end of the run, which resolves every successful step in one statement

@@ -38,6 +38,13 @@ class ScriptedStepOperator(BaseOperator):
         ti = context["ti"]
         behaviour = self.behaviour
         if behaviour == "sigkill":
+            # As the real runtime does when a try starts: the record the reconciler asks the OS with.
+            from airflow_plugin.runtime import record_attempt
+            from django_etl.dataplane.staging import Staging
+
+            record_attempt(
+                Staging(), context["dag_run"].dag_id, context["run_id"], self.task_id, ti.try_number
+            )
             os.kill(os.getpid(), signal.SIGKILL)
         if behaviour == "cut_db":
             _set_django_db_reachable(False)

@@ -80,3 +80,7 @@ def test_writeback_sigkilled_task_recorded_failed_by_reconciliation(scripted_pip
     assert set(alerts) == {("task_failed", "error"), ("pipeline_failed", "critical")}
     assert alerts[("task_failed", "error")].task_run_id == tasks["crunch"].id
     assert "without reporting an error" in alerts[("task_failed", "error")].message
+    # It killed itself: recorded killed, and not out of memory (the kernel log and its cgroup say no OOM kill).
+    assert tasks["crunch"].metrics["ended"] == "killed"
+    assert tasks["crunch"].metrics["out_of_memory"] is False, tasks["crunch"].metrics["kill_evidence"]
+    assert "killed (SIGKILL or a lost worker)" in alerts[("task_failed", "error")].message
