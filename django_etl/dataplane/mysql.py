@@ -169,13 +169,16 @@ def result_schema(fields) -> pa.Schema:
     return pa.schema([pa.field(f.name, arrow_type(f)) for f in fields])
 
 
-def column_array(values: list[Any], kind: pa.DataType) -> pa.Array:
-    """One column of text values (as PyMySQL hands them over without converters) as an Arrow array."""
+def column_array(values: list[bytes | None], kind: pa.DataType, field, encoding: str) -> pa.Array:
+    """One column of raw values (the text protocol's bytes, None for NULL) as an Arrow array of ``kind``."""
     if pa.types.is_binary(kind):
         return pa.array(values, type=pa.binary())
-    if pa.types.is_integer(kind) and values and any(isinstance(v, bytes) for v in values):
-        return pa.array([None if v is None else int.from_bytes(v, "big") for v in values], type=kind)  # BIT
-    text = pa.array(values, type=pa.string())
+    if field.type_code == _BIT:  # BIT(n) travels as n bits, big-endian
+        return pa.array([None if v is None else int.from_bytes(v, "big") for v in values], type=kind)
+    if encoding == "utf8":
+        text = pa.array(values, type=pa.binary()).cast(pa.string())  # validated by Arrow, not per value
+    else:  # a connector that set another charset: decoded by Python
+        text = pa.array([None if v is None else v.decode(encoding) for v in values], type=pa.string())
     if pa.types.is_string(kind):
         return text
     if pa.types.is_boolean(kind):
@@ -185,6 +188,56 @@ def column_array(values: list[Any], kind: pa.DataType) -> pa.Array:
         if pa.types.is_timestamp(kind) and kind.tz:  # a TIMESTAMP, written in the session's zone: UTC
             return text.cast(pa.timestamp(kind.unit)).cast(kind)
     return text.cast(kind)
+
+
+def split_rows(payloads: list[bytes], width: int) -> list[list[bytes | None]]:
+    """Text-protocol row packets -> one list of raw values per column (0xFB is NULL; lengths as the protocol
+    encodes them). The only per-value Python of a read: slicing, no decoding, no conversion."""
+    columns: list[list[bytes | None]] = [[] for _ in range(width)]
+    appends = [column.append for column in columns]
+    for data in payloads:
+        pos = 0
+        for append in appends:
+            length = data[pos]
+            if length < 251:
+                pos += 1
+            elif length == 251:
+                append(None)
+                pos += 1
+                continue
+            elif length == 252:
+                length = data[pos + 1] | data[pos + 2] << 8
+                pos += 3
+            elif length == 253:
+                length = int.from_bytes(data[pos + 1 : pos + 4], "little")
+                pos += 4
+            else:
+                length = int.from_bytes(data[pos + 1 : pos + 9], "little")
+                pos += 9
+            append(data[pos : pos + length])
+            pos += length
+    return columns
+
+
+def row_packets(conn, size: int) -> Iterator[list[bytes]]:
+    """The payloads of a streamed result's row packets, ``size`` at a time, until its EOF packet.
+
+    Read with PyMySQL's packet reader (which raises the server's error packets, a statement time-out
+    included); the rows are split by :func:`split_rows` rather than by PyMySQL's per-field parser.
+    """
+    read = conn._read_packet
+    chunk: list[bytes] = []
+    while True:
+        data = read().get_all_data()
+        if data[0] == 0xFE and len(data) < 9:  # EOF: the rows are over
+            conn._result.unbuffered_active = False
+            break
+        chunk.append(data)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def mysql_type(kind: pa.DataType) -> str:
@@ -498,14 +551,19 @@ class MysqlAdapter(Adapter):
             if conn.mariadb:  # also bound per statement: a session variable a function could change
                 query = f"SET STATEMENT max_statement_time = {conn.statement_seconds:.3f} FOR {query}"
             cursor = conn.cursor()
-            cursor.execute(query, params)
-            schema = result_schema(cursor._result.fields)  # PyMySQL's field descriptors: flags, charset
+            cursor.execute(query, params)  # streamed: the column descriptions are read, no row yet
+            fields = cursor._result.fields  # PyMySQL's field descriptors: type, flags, charset
+            schema = result_schema(fields)
+            encoding = "utf8" if conn.encoding in ("utf8", "utf8mb4", "utf-8") else conn.encoding
             empty = True
-            while rows := cursor.fetchmany(batch_size):
+            for payloads in row_packets(conn, batch_size):
                 empty = False
-                columns = list(zip(*rows, strict=True))
+                columns = split_rows(payloads, len(fields))
                 yield pa.RecordBatch.from_arrays(
-                    [column_array(list(values), f.type) for values, f in zip(columns, schema, strict=True)],
+                    [
+                        column_array(values, f.type, field, encoding)
+                        for values, f, field in zip(columns, schema, fields, strict=True)
+                    ],
                     schema=schema,
                 )
             if empty:  # no rows: the result's columns and types still say what the dataset is

@@ -345,3 +345,20 @@ def test_mysql_load_refuses_nan_naming_the_column(mysql_target, tmp_path):
     with pytest.raises(StepFailure, match="column 'ratio' holds NaN"):
         adapter_for(mysql_target.runtime).load(load_request(table="ratios"), staging.reader(info.uri))
     assert mysql_target.count("ratios") == 0
+
+
+def test_mysql_read_long_values_and_another_charset(mysql_target):
+    """Values past 250 bytes and 64 KiB (longer length prefixes), and a connector that reads in latin1."""
+    mysql_target.execute("CREATE TABLE docs (id INT, body LONGTEXT, raw LONGBLOB) CHARACTER SET latin1")
+    mysql_target.execute(
+        "INSERT INTO docs VALUES (1, REPEAT('é', 300), REPEAT(x'00', 70000)), (2, REPEAT('x', 70000), NULL), "
+        "(3, 'café', '')"
+    )
+    expected = [("é" * 300, b"\x00" * 70000), ("x" * 70000, None), ("café", b"")]
+    for options in ({}, {"charset": "latin1"}):
+        runtime = {**mysql_target.runtime, "config": {**mysql_target.runtime["config"], "options": options}}
+        table = _table(adapter_for(runtime), {"query": "SELECT body, raw FROM docs ORDER BY id"})
+        assert (
+            list(zip(table.column("body").to_pylist(), table.column("raw").to_pylist(), strict=True))
+            == expected
+        )
