@@ -4,8 +4,8 @@ The driver is PyMySQL (pure Python: nothing to compile, no client library). Conn
 network policy checked (TLS still names the configured host), never read an option file, never send a local
 file (``local_infile`` off, so ``LOAD DATA LOCAL INFILE`` is refused by the client as by the server), and run
 one statement per call. Reads stream a server-side cursor (``SSCursor``) inside ``START TRANSACTION READ ONLY``
-with a statement time limit (MariaDB's ``max_statement_time``, MySQL's ``max_execution_time``); values arrive
-as text and become Arrow columns by Arrow's own casts. Loads insert in multi-row statements in one of the four
+with a statement time limit (MariaDB's ``max_statement_time``, MySQL's ``max_execution_time``); the row
+packets are split here into raw values, which become Arrow columns by Arrow's own casts. Loads insert in multi-row statements in one of the four
 modes — append, replace, upsert (``INSERT … ON DUPLICATE KEY UPDATE``), replace_interval — in one InnoDB
 transaction with the shared load ledger, so a retried load never duplicates rows.
 """
