@@ -58,3 +58,24 @@ def test_task_run_list_filters_by_pipeline_and_run_start(admin_client, task_runs
 
 def test_task_run_list_with_a_mangled_pipeline_shows_nothing(admin_client, task_runs):
     assert listed(admin_client, "?pipeline=not-a-uuid") == set()
+
+
+def test_one_pipelines_task_runs_are_listed_newest_run_first_in_step_order(admin_client, pipeline, make_step):
+    from django_etl.runs.models import PipelineRun, TaskRun
+
+    first, second = (
+        make_step("first", "notify", {"email": ["a@b.io"]}, 1),
+        make_step("second", "notify", {}, 2),
+    )
+    now = timezone.now()
+    expected = []
+    for days_ago in (1, 3):
+        run = PipelineRun.objects.create(
+            pipeline=pipeline, trigger_type="scheduled", started_at=now - dt.timedelta(days=days_ago)
+        )
+        # Created second step first, with the later task start: the list still shows the run's steps in order.
+        late = TaskRun.objects.create(pipeline_run=run, pipeline_step=second, started_at=run.started_at)
+        early = TaskRun.objects.create(pipeline_run=run, pipeline_step=first, started_at=run.started_at)
+        expected += [str(early.pk), str(late.pk)]
+    response = admin_client.get(reverse("admin:runs_taskrun_changelist") + f"?pipeline={pipeline.pk}")
+    assert [str(obj.pk) for obj in response.context["cl"].result_list] == expected
