@@ -8,7 +8,13 @@ import pytest
 
 # Loopback servers (JSON API, S3 API, PostgreSQL target schema) for the connector and operator tests; the guard
 # that fails any connection off loopback and the test resolver (no real lookup of a connector's host).
-pytest_plugins = ["tests.support.servers", "tests.support.netguard"]
+pytest_plugins = [
+    "tests.support.servers",
+    "tests.support.netguard",
+    # Airflow's REST API served in-process (one per session) and the recorder behind a stoppable proxy (catch-up).
+    "tests.support.airflow_api_server",
+    "tests.support.tcp_proxy",
+]
 
 # The suite opts in to loopback targets (its own servers); the platform's own servers stay closed even so.
 # Refusals by default are tested with the setting emptied. The environment carries it to subprocesses.

@@ -1,12 +1,8 @@
-"""Fixtures for the catch-up tests: Airflow's REST API over this session's metadata DB, and a recorder whose own
-database connection goes through a TCP proxy the test stops and starts."""
+"""Fixtures for the catch-up tests (Airflow's API in-process and the recorder's proxy come from tests/support)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.support.airflow_api_server import airflow_api, api_settings  # noqa: F401 (fixtures)
-from tests.support.tcp_proxy import recorder_proxy  # noqa: F401 (fixture)
 
 RECORDER_DATABASES = ["default", "etl_recorder"]
 

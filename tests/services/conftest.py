@@ -78,7 +78,7 @@ def running_services(home: Path, django_db_blocker, *, admin: bool = True, **ext
 
 
 @pytest.fixture(scope="session")
-def recorder_proxy(django_db_setup):
+def services_recorder_proxy(django_db_setup):
     """A TCP proxy in front of PostgreSQL that the session's services write back through (their
     ETL_RECORDER_DATABASE_URL): a test stops it to cut write-back's own connection, as an outage would."""
     from django.db import connection
@@ -91,12 +91,12 @@ def recorder_proxy(django_db_setup):
 
 
 @pytest.fixture(scope="session")
-def services(django_db_setup, django_db_blocker, tmp_path_factory, recorder_proxy):
+def services(django_db_setup, django_db_blocker, tmp_path_factory, services_recorder_proxy):
     from django.db import connection
 
     db = connection.settings_dict
     login = quote(db["USER"] or "postgres") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
-    recorder_url = f"postgresql://{login}@127.0.0.1:{recorder_proxy.port}/{db['NAME']}"
+    recorder_url = f"postgresql://{login}@127.0.0.1:{services_recorder_proxy.port}/{db['NAME']}"
     with running_services(
         tmp_path_factory.mktemp("services"),
         django_db_blocker,

@@ -96,7 +96,9 @@ def counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in (PipelineRun, TaskRun, Alert, DataLineage)}
 
 
-def test_outage_run_is_caught_up_as_if_write_back_never_failed(demo, controlled, recorder_proxy, capsys):
+def test_outage_run_is_caught_up_as_if_write_back_never_failed(
+    demo, controlled, services_recorder_proxy, capsys
+):
     from django.core.management import call_command
 
     wait_for(f"Airflow parsed {demo.dag_id}", lambda: _known(demo.dag_id), controlled)
@@ -109,13 +111,13 @@ def test_outage_run_is_caught_up_as_if_write_back_never_failed(demo, controlled,
         "the baseline run recorded", lambda: (r := recorded(demo, baseline)) and r.completed_at, controlled
     )
 
-    recorder_proxy.stop()
+    services_recorder_proxy.stop()
     try:
         missed = trigger(demo.dag_id)
         outage_run = airflow_finished(demo.dag_id, missed, controlled)
         time.sleep(6)  # every write-back of the run has failed or given up (ETL_RECORDER_TIMEOUT is 5 s)
     finally:
-        recorder_proxy.start()
+        services_recorder_proxy.start()
     assert outage_run["state"] == "success"  # the tasks did not notice
     assert recorded(demo, missed) is None  # Django has nothing of it
     with capsys.disabled():  # a figure for docs/write-back.md: task time with write-back failing, and without
