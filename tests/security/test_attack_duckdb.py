@@ -104,3 +104,56 @@ def test_transform_value_past_the_heap_cap_fails_naming_the_setting(
         "ETL_DUCKDB_MEMORY_LIMIT",
     )
     assert message.startswith("config.sql: DuckDB ran out of memory")
+
+
+STATEMENTS = [
+    "CREATE SECRET leak (TYPE s3, KEY_ID 'x', SECRET 'y')",
+    "CREATE PERSISTENT SECRET leak (TYPE s3, KEY_ID 'x', SECRET 'y')",
+    "SET GLOBAL enable_external_access = true",
+    "RESET ALL",
+    "RESET lock_configuration",
+    "SELECT 1 /* ; */; SET threads = 64",
+    "SELECT ';'; INSTALL httpfs",
+    "SELECT 1 -- \n; LOAD httpfs",
+    "SELECT $$;$$; ATTACH ':memory:' AS m",
+    "SELECT E'\\'' ; ATTACH ':memory:' AS m",
+    "ATTACH ':memory:' AS m",
+    "DETACH memory",
+    "USE system",
+    "CHECKPOINT",
+    "EXPORT DATABASE 'x'",
+    "IMPORT DATABASE 'x'",
+    "CALL pragma_version()",
+    "PREPARE p AS SELECT 1",
+    "EXECUTE p",
+    "SET VARIABLE leak = current_setting('temp_directory')",
+    "CREATE MACRO repeat(s, n) AS s",
+    "UPDATE orders SET status = 'x'",
+    "COPY orders TO 'x.csv'",
+    "EXPLAIN ANALYZE SELECT 1",
+    "SUMMARIZE SELECT * FROM read_text('/proc/self/environ')",
+    "DESCRIBE SELECT * FROM glob('/etc/*')",
+]
+
+
+@pytest.mark.parametrize("sql", STATEMENTS)
+def test_sqlbox_statement_other_than_one_select_is_refused(box, sql):
+    with pytest.raises(StepFailure, match=r"^config\.sql: "):
+        box.check_select(sql, "config.sql")
+    # And the lock holds without the check: the same text run raw changes nothing it guards.
+    import contextlib
+
+    import duckdb
+
+    from django_etl import conf
+
+    with contextlib.suppress(duckdb.Error):
+        box.con.execute(sql)
+    settings = dict(
+        box.con.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN "
+            "('enable_external_access', 'lock_configuration', 'threads')"
+        ).fetchall()
+    )
+    threads = str(conf.value("ETL_DUCKDB_THREADS"))
+    assert settings == {"enable_external_access": "false", "lock_configuration": "true", "threads": threads}
