@@ -115,7 +115,7 @@ class SqliteAdapter(Adapter):
     def connect(self) -> sqlite3.Connection:
         path = self.confined_path()
         try:
-            return sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
+            return untrusted_file(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS))
         except sqlite3.Error as exc:
             raise self.fail(f"cannot open SQLite file {self.config.path!r}: {exc}") from None
 
@@ -134,6 +134,7 @@ class SqliteAdapter(Adapter):
         except sqlite3.Error as exc:
             raise self.fail(f"cannot open SQLite file {self.config.path!r} read-only: {exc}") from None
         conn.set_authorizer(_read_only_authorizer)
+        untrusted_file(conn)
         # zeroblob(10**9), repeated replace(): no single value may grow past this (the default is 1 GB).
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         return conn
@@ -317,6 +318,17 @@ def write_rows(conn: sqlite3.Connection, request: LoadRequest, parts: tuple[str,
         conn.executemany(statement, values)
         rows += batch.num_rows
     return rows
+
+
+def untrusted_file(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """SQLite's settings for a database file a tenant supplied (sqlite.org/security.html).
+
+    Defensive mode refuses what could corrupt the file (``writable_schema``, raw page writes); an untrusted
+    schema may not call functions with side effects from its views, triggers or defaults.
+    """
+    conn.setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)
+    conn.setconfig(sqlite3.SQLITE_DBCONFIG_TRUSTED_SCHEMA, False)
+    return conn
 
 
 # What a tenant-written query may do: read tables and call ordinary functions (never load_extension).

@@ -137,3 +137,15 @@ def test_validate_step_refuses_a_source_query_with_a_side_effect_at_save(pipelin
     ) in problems
     fine = make_step("read", "extract", {"connector": "warehouse", "query": "SELECT 'lo_create' AS x"}, 2)
     assert [p for p in validate_step(fine) if p.key == "config.query"] == []
+
+
+def test_sqlite_tenant_files_open_defensive_with_an_untrusted_schema(sqlite_source):  # noqa: F811
+    import sqlite3
+
+    adapter, _, _ = sqlite_source
+    for conn in (adapter.connect_read_only(), adapter.connect()):
+        try:
+            assert conn.getconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE) is True
+            assert conn.getconfig(sqlite3.SQLITE_DBCONFIG_TRUSTED_SCHEMA) is False
+        finally:
+            conn.close()
