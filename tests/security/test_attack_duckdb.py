@@ -157,3 +157,23 @@ def test_sqlbox_statement_other_than_one_select_is_refused(box, sql):
     )
     threads = str(conf.value("ETL_DUCKDB_THREADS"))
     assert settings == {"enable_external_access": "false", "lock_configuration": "true", "threads": threads}
+
+
+def test_validate_value_past_the_heap_cap_fails_naming_the_setting(
+    orders, canaries, make_run, execute, staging
+):
+    step_run = make_run(
+        "validate",
+        {
+            "checks": [
+                {
+                    "check": "custom_sql",
+                    "sql": "SELECT id FROM data WHERE length(repeat(status, 1000000000)) > 0",
+                }
+            ]
+        },
+        inputs=["orders"],
+        task_id="check",
+    )
+    message = refused(execute, step_run, canaries, staging, "ETL_DUCKDB_MEMORY_LIMIT")
+    assert message.startswith("config.checks[0]: DuckDB ran out of memory")
