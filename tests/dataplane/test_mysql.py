@@ -312,10 +312,10 @@ def test_mysql_load_value_too_large_fails_clearly(staged, mysql_target):
 
 def test_mysql_load_writes_awkward_text_exactly_across_statements(mysql_target, tmp_path, monkeypatch):
     """Quotes, backslashes, newlines, NUL, emoji: literals built by Arrow, split into several INSERTs."""
-    from django_etl.dataplane import mysql
+    from django_etl.dataplane import mysqlvalues
     from django_etl.dataplane.staging import Staging
 
-    monkeypatch.setattr(mysql, "STATEMENT_BYTES", 200)  # a few rows per statement
+    monkeypatch.setattr(mysqlvalues, "STATEMENT_BYTES", 200)  # a few rows per statement
     texts = [
         "it's",
         "back\\slash",
