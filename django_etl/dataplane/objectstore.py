@@ -90,7 +90,9 @@ class ObjectStoreAdapter(WholeFileTarget, Adapter):
         found = []
         reason = staging_refusal(config)
         if reason:
-            found.append(("config.endpoint_url" if reason.startswith("endpoint") else "config.bucket", reason))
+            found.append(
+                ("config.endpoint_url" if reason.startswith("endpoint") else "config.bucket", reason)
+            )
         endpoint = config.endpoint()
         reason = refusal_at_save(allowance, *url_target(endpoint), key="endpoint_url") if endpoint else None
         if reason:

@@ -420,7 +420,8 @@ class PostgresAdapter(Adapter):
         watermark = request.get("watermark")
         if request.get("query"):
             text = request["query"].strip().rstrip(";")
-            refused = side_effect_refusal(text)  # what BEGIN READ ONLY lets through (lo_import, query_to_xml…)
+            # What BEGIN READ ONLY lets through (lo_import, query_to_xml…) is refused before anything is sent.
+            refused = side_effect_refusal(text)
             if refused:
                 raise self.fail(f"query refused: {refused}")
             if watermark is None:
