@@ -577,13 +577,22 @@ def unique_keys(conn: Session, parts: tuple[str, ...]) -> list[set[str]]:
 
 def insert_all(conn: Session, table: str, columns: list[str], dataset, suffix: str = "") -> int:
     """Multi-row INSERTs of the staged rows, their values written as literals by Arrow (no per-value Python)."""
+    from django_etl.dataplane.postgres import encoded_chunks  # the shared producer thread of COPY loads
+
     prefix = f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES "
     rows = 0
-    for batch in dataset.to_batches(batch_size=INSERT_BATCH_ROWS, columns=columns):
-        if batch.num_rows:
-            for statement in values_statements(batch, prefix, suffix):
-                conn.execute(statement)
-            rows += batch.num_rows
+
+    def counted():
+        nonlocal rows
+        for batch in dataset.to_batches(batch_size=INSERT_BATCH_ROWS, columns=columns):
+            if batch.num_rows:
+                rows += batch.num_rows
+                yield batch
+
+    # The next batch's statements are built on a helper thread while the server runs this batch's.
+    for statements in encoded_chunks(counted(), lambda batch: list(values_statements(batch, prefix, suffix))):
+        for statement in statements:
+            conn.execute(statement)
     return rows
 
 
