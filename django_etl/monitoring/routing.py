@@ -38,6 +38,7 @@ log = logging.getLogger("django_etl.monitoring")
 MAX_RECIPIENTS = 20
 SEPARATORS = re.compile(r"[,;\s]+")
 ERROR_MAX = 2000
+WEBHOOK_TIMEOUT = 10.0  # seconds, at most, for one webhook attempt
 
 
 # ---------------------------------------------------------------- rules
@@ -295,6 +296,12 @@ def _send_webhook(delivery, rule, subject: str, text: str, data: dict[str, Any])
     except (CredentialExpiredError, CredentialDecryptionError) as exc:
         raise Retry(str(exc)) from None  # renewing the credential lets a later attempt through
     secrets = secret_values(runtime.get("secret", {}))
+    # One try per attempt, briefly: the outbox retries with its own backoff, and one slow receiver must not
+    # hold up the drain (the connector's own retries would sleep inside it).
+    config = dict(runtime.get("config") or {})
+    config["max_retries"] = 0
+    config["timeout_seconds"] = min(float(config.get("timeout_seconds") or WEBHOOK_TIMEOUT), WEBHOOK_TIMEOUT)
+    runtime = {**runtime, "config": config}
     try:
         adapter = adapter_for(runtime)
         status = post_webhook(

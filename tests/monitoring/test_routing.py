@@ -23,7 +23,7 @@ HOOK_TOKEN = "hook-token-canary-7f3e"
 def hook_connector(organization, user):
     from django_etl.connectors.models import Connector, Credential
 
-    def make(base_url: str, name: str = "hooks", org=None):
+    def make(base_url: str, name: str = "hooks", org=None, max_retries: int = 0):
         org = org or organization
         credential = Credential.objects.create_encrypted(
             name=f"{name} token", organization=org, data={"token": HOOK_TOKEN}
@@ -34,7 +34,7 @@ def hook_connector(organization, user):
             organization=org,
             created_by=user,
             credential=credential,
-            config={"base_url": base_url, "auth": "bearer", "max_retries": 0, "timeout_seconds": 2},
+            config={"base_url": base_url, "auth": "bearer", "max_retries": max_retries, "timeout_seconds": 2},
         )
 
     return make
@@ -284,3 +284,25 @@ def test_raise_alert_keeps_the_alert_when_routing_fails(organization, rule, monk
     monkeypatch.setattr(routing, "enqueue", broken)
     alert = _raise(organization)
     assert Alert.objects.filter(pk=alert.pk).exists() and _deliveries() == []
+
+
+def test_deliver_alerts_one_request_per_attempt_whatever_the_connectors_retries(
+    organization,
+    rule,
+    hook_connector,
+    webhook_receiver,  # noqa: F811
+):
+    """The outbox retries, not the connector: a 503 is one request, logged, and tried again after the backoff."""
+    from django_etl.monitoring.routing import deliver_alerts
+
+    rule(webhook_connector=hook_connector(webhook_receiver.base_url, max_retries=3))
+    _raise(organization)
+    webhook_receiver.status = 503
+    now = timezone.now()
+    assert deliver_alerts(now=now).retrying == 1
+    assert len(webhook_receiver.posts) == 1
+    [delivery] = _deliveries()
+    assert "HTTP 503" in delivery.last_error
+    webhook_receiver.status = 200
+    assert deliver_alerts(now=now + dt.timedelta(hours=1)).sent == 1
+    assert len(webhook_receiver.posts) == 2
