@@ -56,6 +56,7 @@ ADMINISTER = frozenset(
         "monitoring.add_alertrule",
         "monitoring.change_alertrule",
         "monitoring.delete_alertrule",
+        "monitoring.retry_alertdelivery",  # send a failed or refused delivery again (once it can succeed)
         "connectors.add_connector",
         "connectors.change_connector",
         "connectors.delete_connector",

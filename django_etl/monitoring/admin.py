@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from django_etl.core.tenancy import OrganizationScopedAdmin, ReadOnlyAdmin, ScopedTabularInline
-from django_etl.monitoring.choices import AlertType
+from django_etl.monitoring.choices import AlertType, DeliveryStatus
 from django_etl.monitoring.lifecycle import BY_HAND, resolve_alerts
 from django_etl.monitoring.models import Alert, AlertDelivery, AlertRule
 from django_etl.runs import display
+
+RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.REFUSED)
 
 
 class DeliveryInline(ScopedTabularInline):
@@ -188,3 +191,17 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     readonly_fields = fields
+    actions = ["send_again"]
+
+    def has_retry_permission(self, request, obj=None) -> bool:
+        return self.has_role_permission(request, "retry", obj)
+
+    # Admins and owners (core/permissions.py): after the receiver or the network policy was fixed.
+    @admin.action(description="Send selected failed or refused deliveries again", permissions=["retry"])
+    def send_again(self, request, queryset) -> None:
+        count = queryset.filter(status__in=RETRYABLE).update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        self.message_user(
+            request, f"Queued {count} delivery(ies) again; the next drain sends them.", messages.SUCCESS
+        )

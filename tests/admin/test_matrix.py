@@ -21,7 +21,7 @@ from tests.admin.conftest import ROLES
 pytestmark = pytest.mark.django_db
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
-VERBS = ("view", "add", "change", "delete", "test", "preview", "rotate", "run")
+VERBS = ("view", "add", "change", "delete", "test", "preview", "rotate", "run", "retry")
 NONE = {"\u2013", "-", ""}  # an en dash, a hyphen or nothing: no permission
 
 

@@ -138,3 +138,34 @@ def test_alert_admin_lists_by_last_seen_with_occurrences(client, user, organizat
     row = page.context["cl"].result_list[0]
     assert row.occurrences == 3 and row.message == "failed three"
     assert "-last_seen_at" in page.context["cl"].get_ordering(page.wsgi_request, page.context["cl"].queryset)
+
+
+def test_delivery_admin_sends_a_failed_delivery_again_for_admins_only(client, user, organization):
+    from django_etl.core.models import MembershipRole, OrganizationMembership, User
+    from django_etl.monitoring.lifecycle import raise_alert
+    from django_etl.monitoring.models import AlertDelivery, AlertRule
+
+    AlertRule.objects.create(organization=organization, name="ops", email_recipients="ops@example.com")
+    alert, _ = raise_alert(
+        alert_type="task_failed",
+        level="error",
+        condition_key="k",
+        message="m",
+        organization_id=organization.pk,
+    )
+    delivery = alert.deliveries.get()
+    AlertDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=8, last_error="refused")
+    url = reverse("admin:monitoring_alertdelivery_changelist")
+    form = {"action": "send_again", "_selected_action": [str(delivery.pk)]}
+
+    editor = User.objects.create_user("eve", "eve@example.com", "pw-eve-123")
+    OrganizationMembership.objects.create(user=editor, organization=organization, role=MembershipRole.EDITOR)
+    client.force_login(editor)
+    client.post(url, form, follow=True)
+    assert AlertDelivery.objects.get(pk=delivery.pk).status == "failed"  # the action is not theirs
+
+    client.force_login(user)  # the owner
+    response = client.post(url, form, follow=True)
+    assert "Queued 1 delivery(ies) again" in response.content.decode()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
