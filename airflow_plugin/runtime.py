@@ -36,6 +36,7 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
     result = StepResult()
     secrets: list[str] = []
     error: str | None = None
+    error_type: str | None = None
     where = f"step {step.get('name') or operator.task_id!r} ({step_type})"
     try:
         # Staged data lives in the organization's own folder, named from the pipeline's row, never a config.
@@ -75,11 +76,19 @@ def run_step(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
         raise AirflowSkipException(reason) from None
     except Exception as exc:
         error = mask(f"{where}: {describe(exc)}", secrets)
+        error_type = type(exc).__name__
         log.error("%s", mask("".join(traceback.format_exception(exc)), secrets))
         raise airflow_error(exc, error) from None
+    except BaseException as exc:
+        # AirflowTaskTimeout (execution_timeout) and the SIGTERM Airflow sends are BaseExceptions: the try
+        # did not succeed, and its manifest must say so and why. Airflow handles them as raised.
+        error = mask(f"{where}: {describe(exc)}", secrets)
+        error_type = type(exc).__name__
+        raise
     finally:
         manifest = build_manifest(step, operator.task_id, step_type, result, error, started)
         manifest["try_number"] = try_number
+        manifest["error_type"] = error_type
         manifest["resources"] = resources.task_resources(
             staging.url, manifest["metrics"]["peak_memory_bytes"]
         )

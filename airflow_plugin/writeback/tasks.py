@@ -160,6 +160,9 @@ def _apply(task_run, task: TaskInfo, manifest, pipeline_run, secrets) -> list[st
     try_number = int(task.try_number or 0)
     recorded_try = int((task_run.metrics or {}).get("try_number") or 0)
     status = task_status(task)
+    if status == RunStatus.FAILED and (manifest or {}).get("error_type") in TIMEOUT_ERRORS:
+        # Reconciliation and catch-up know only Airflow's "failed"; the try's manifest says it timed out.
+        status = RunStatus.TIMEOUT
     stale = try_number < recorded_try or (
         try_number == recorded_try and task_run.status in FINISHED and status not in FINISHED
     )

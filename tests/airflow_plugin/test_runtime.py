@@ -253,6 +253,22 @@ def test_run_step_bad_config_fails_without_retry_naming_the_step(connectors, run
     )
 
 
+def test_run_step_past_its_execution_timeout_leaves_a_failed_manifest_saying_so(connectors, run_pipeline):
+    """Airflow's AirflowTaskTimeout is a BaseException: the manifest must not call the try a success."""
+    from django_etl.dataplane.staging import read_manifest
+
+    slow = step(
+        "extract_slow", "extract", {"connector": "warehouse", "query": "SELECT pg_sleep(8) AS x"}, output="x"
+    )
+    slow["execution_timeout_seconds"] = 2
+    dag_run, dag_id = run_pipeline([slow], datetime(2025, 1, 2, tzinfo=UTC))
+    assert dag_run.state == "failed"
+    manifest = read_manifest(dag_id, dag_run.run_id, "extract_slow")
+    assert manifest["status"] == "failed"
+    assert manifest["error_type"] == "AirflowTaskTimeout"
+    assert manifest["error"].startswith("step 'extract_slow' (extract): ")
+
+
 def test_run_step_compiled_pipeline_twice_leaves_exact_rows(
     connectors, airflow_db, organization, user, landing
 ):

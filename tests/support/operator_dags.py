@@ -30,6 +30,11 @@ def build(spec: dict[str, Any]) -> DAG:
             pipeline=spec["pipeline"],
             retries=step.get("retries", 0),
             retry_delay=timedelta(seconds=0),
+            execution_timeout=(
+                timedelta(seconds=step["execution_timeout_seconds"])
+                if step.get("execution_timeout_seconds")
+                else None
+            ),
             dag=dag,
         )
     for step in spec["steps"]:
