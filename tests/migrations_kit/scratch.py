@@ -96,3 +96,12 @@ def create_migrated_template() -> str:
     finally:
         unregister(name)  # no session may be left on a template database
     return name
+
+
+def runs_after_initial() -> list[str]:
+    """The runs app's migrations after 0001_initial, in order (what migrating back to 0001 leaves pending)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    leaf = next(node for node in graph.leaf_nodes() if node[0] == "runs")
+    return [name for app, name in graph.forwards_plan(leaf) if app == "runs" and name != "0001_initial"]
