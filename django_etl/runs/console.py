@@ -82,11 +82,15 @@ def run_page_context(run) -> dict:
                 "error": error[:300],
             }
         )
-    edges = list(
-        DataLineage.objects.filter(target_task__in=[t.pk for t in tasks]).select_related(
-            "source_task__pipeline_step", "target_task__pipeline_step"
-        )
-    )
+    # The edges' ends are this run's task runs, already read: joining task_runs by id alone would probe
+    # every partition (its key is not in the join); an end from another run is read on its own.
+    by_id = {task.pk: task for task in tasks}
+    edges = list(DataLineage.objects.filter(target_task__in=list(by_id)))
+    for edge in edges:
+        for end in ("source_task", "target_task"):
+            task = by_id.get(getattr(edge, f"{end}_id"))
+            if task is not None:
+                setattr(edge, end, task)
     return {
         "etl_tasks": rows,
         "etl_alerts": [(a, display.level_badge(a.level)) for a in alerts],
