@@ -60,6 +60,9 @@ def platform_paths() -> list[tuple[str, Path]]:
     staging = str(conf.value("ETL_STAGING_URL"))
     if "://" not in staging or staging.startswith("file://"):
         found.append(("the staging folder (ETL_STAGING_URL)", staging.removeprefix("file://")))
+    archive = str(conf.value("ETL_PARTITION_ARCHIVE_URL"))  # every organization's archived run history
+    if "://" not in archive or archive.startswith("file://"):
+        found.append(("the run archive (ETL_PARTITION_ARCHIVE_URL)", archive.removeprefix("file://")))
     return [(what, Path(path).resolve()) for what, path in found if path and path != ":memory:"]
 
 

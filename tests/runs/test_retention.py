@@ -280,3 +280,13 @@ def test_a_second_partition_job_is_refused_while_one_runs(history, tmp_path):
     finally:
         other.close()  # (a closed session's locks are released a moment later, not at once)
     assert run_retention(tmp_path)["archived"] == {"task_runs_y2019m05": "dropped"}  # free again
+
+
+def test_the_archive_folder_is_out_of_every_connectors_reach(settings, tmp_path):
+    from django_etl.dataplane.files import path_refusal
+
+    settings.ETL_FILE_ROOTS = [str(tmp_path)]
+    settings.ETL_PARTITION_ARCHIVE_URL = str(tmp_path / "archive")
+    assert "overlaps the run archive" in path_refusal(tmp_path / "archive" / "task_runs_y2019m05")
+    assert "overlaps the run archive" in path_refusal(tmp_path)  # a root holding it
+    assert path_refusal(tmp_path / "landing") is None
