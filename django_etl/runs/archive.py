@@ -29,6 +29,7 @@ MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 RUNS_OF_MONTH = "etl_archive_runs"
 ALERTS_OF_MONTH = "etl_archive_alerts"
+EDGES_OF_MONTH = "etl_archive_edges"
 
 
 class ArchiveError(EtlError):
@@ -49,23 +50,23 @@ TABLES = [
     Table("task_runs", ""),  # the partition itself
     Table("alerts", f"id IN (SELECT id FROM {ALERTS_OF_MONTH})"),
     Table("alert_deliveries", f"alert_id IN (SELECT id FROM {ALERTS_OF_MONTH})"),
-    Table(
-        "data_lineage",
-        'source_task_id IN (SELECT id FROM "{p}") OR target_task_id IN (SELECT id FROM "{p}")',
-    ),
+    Table("data_lineage", f"id IN (SELECT id FROM {EDGES_OF_MONTH})"),
 ]
 # Deleted from the live tables once the partition is detached: children first.
 PURGE_ORDER = ["data_lineage", "alert_deliveries", "alerts", "pipeline_runs"]
 
 
 def select_month(cursor, partition: str, month: dt.date) -> None:
-    """Temporary tables of the month's pipeline runs and alerts (dropped at commit), used to copy and delete.
+    """Temporary tables of the month's pipeline runs, alerts and lineage edges (dropped at commit).
 
     The month's pipeline runs are those started in it whose task runs all live in this partition (a run whose
-    tasks sit in another month too stays). Its alerts: those of these runs or of the partition's task runs.
+    tasks sit in another month too stays). Its alerts: those of these runs or of the partition's task runs; its
+    edges: those with an end in the partition. Each is a UNION of joins, never ``x IN (…) OR y IN (…)``: an OR
+    of subqueries is not planned as a join, and once the month's ids outgrow work_mem PostgreSQL would scan the
+    partition again for every row (bench/dashboard.py: minutes for 70,000 alerts).
     """
     lower, upper = partitioning.month_bounds(month)
-    for name in (RUNS_OF_MONTH, ALERTS_OF_MONTH):
+    for name in (RUNS_OF_MONTH, ALERTS_OF_MONTH, EDGES_OF_MONTH):
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
     cursor.execute(
         f"""
@@ -78,15 +79,25 @@ def select_month(cursor, partition: str, month: dt.date) -> None:
         """,
         [lower, upper, partition],
     )
+    cursor.execute(f"ANALYZE {RUNS_OF_MONTH}")
     cursor.execute(
         f"""
         CREATE TEMPORARY TABLE {ALERTS_OF_MONTH} ON COMMIT DROP AS
-        SELECT id FROM alerts
-        WHERE pipeline_run_id IN (SELECT id FROM {RUNS_OF_MONTH}) OR task_run_id IN (SELECT id FROM "{partition}")
+        SELECT a.id FROM alerts a JOIN {RUNS_OF_MONTH} r ON r.id = a.pipeline_run_id
+        UNION
+        SELECT a.id FROM alerts a JOIN "{partition}" t ON t.id = a.task_run_id
         """
     )
-    cursor.execute(f"ANALYZE {RUNS_OF_MONTH}")
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE {EDGES_OF_MONTH} ON COMMIT DROP AS
+        SELECT l.id FROM data_lineage l JOIN "{partition}" t ON t.id = l.target_task_id
+        UNION
+        SELECT l.id FROM data_lineage l JOIN "{partition}" t ON t.id = l.source_task_id
+        """
+    )
     cursor.execute(f"ANALYZE {ALERTS_OF_MONTH}")
+    cursor.execute(f"ANALYZE {EDGES_OF_MONTH}")
 
 
 def rows_sql(table: Table, partition: str, columns: list[str]) -> str:
