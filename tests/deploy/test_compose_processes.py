@@ -195,6 +195,7 @@ def test_compose_init_prepares_what_the_services_need(compose_services):
     assert User.objects.get(username=SUPERUSER).is_superuser
     assert Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).stat().st_mode & 0o077 == 0
     assert f"staging: s3://{compose_services.values['ETL_STAGING_BUCKET']}/staging" in output
+    assert healthy(compose_services.compose["init"])  # its own check: both databases answer
     # The admin (gunicorn, DEBUG off) serves the static files init collected onto the var volume.
     admin_url = compose_services.compose["admin"].env["ETL_ADMIN_URL"]
     with urllib.request.urlopen(f"{admin_url}/static/admin/css/base.css", timeout=10) as response:
@@ -202,17 +203,18 @@ def test_compose_init_prepares_what_the_services_need(compose_services):
 
 
 def test_compose_services_run_a_pipeline_through_the_celery_worker(compose_services, settings, user):
-    from django.core.management import call_command
-
     from django_etl.control.runs import start_run
     from django_etl.pipelines.models import Pipeline
 
-    admin_env = compose_services.compose["admin"].env
+    admin = compose_services.compose["admin"]
     cluster = point_at(compose_services, settings)
-    # This process is the admin's side: the demo's files land where the services' file roots are.
-    settings.VAR_DIR = settings.ETL_VAR_DIR = Path(admin_env["ETL_VAR_DIR"])
-    settings.ETL_FILE_ROOTS = admin_env["ETL_FILE_ROOTS"].split(",")
-    call_command("load_demo", verbosity=0)
+    # As `docker compose exec admin python manage.py load_demo`: the demo's files land on the var volume, inside
+    # the file roots, and saving its pipelines writes their DAG files onto the dags volume.
+    result = subprocess.run(
+        ["python", "manage.py", "load_demo"], env=admin.env, cwd=compose.REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (Path(admin.env["ETL_VAR_DIR"]) / "demo" / "crm.sqlite3").exists()
     demo = Pipeline.objects.get(name="Daily orders")
     parsed(demo, cluster)
 
