@@ -9,7 +9,7 @@ from django_etl.core.tenancy import ReadOnlyAdmin
 from django_etl.pipelines.admin_actions import rerun_failed_tasks
 from django_etl.runs import console, display
 from django_etl.runs.admin_filters import OrganizationFilter, PipelineFilter, RunStartFilter, scoped_filter
-from django_etl.runs.models import PartitionArchive, PipelineRun, TaskRun
+from django_etl.runs.models import PipelineRun, TaskRun
 
 # The organization dashboard on the admin's home page (core/tenancy.py's TenantAdminSite.index).
 _home_sections = getattr(admin.site, "index_sections", None)
@@ -192,48 +192,3 @@ class TaskRunAdmin(ReadOnlyAdmin):
         task_run = self.get_object(request, object_id)  # 404 outside the user's organizations (tenancy)
         extra.update(console.task_page_context(task_run))
         return super().change_view(request, object_id, form_url, extra)
-
-
-@admin.register(PartitionArchive)
-class PartitionArchiveAdmin(admin.ModelAdmin):
-    """Months of task_runs archived by the retention (manage_partitions): platform-wide, so superusers only.
-
-    Read-only: the retention writes these rows and ``manage_partitions --restore YYYY-MM`` brings a month back.
-    """
-
-    list_display = ["month", "partition", "state", "location", "updated_at", "restored_at"]
-    list_filter = ["state"]
-    readonly_fields = fields = [
-        "month",
-        "partition",
-        "state",
-        "location",
-        "manifest_fields",
-        "summary_fields",
-        "created_at",
-        "updated_at",
-        "restored_at",
-    ]
-
-    def has_module_permission(self, request) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="manifest")
-    def manifest_fields(self, obj: PartitionArchive):
-        return display.fields(obj.manifest)
-
-    @admin.display(description="what stays in the database")
-    def summary_fields(self, obj: PartitionArchive):
-        return display.fields(obj.summary)

@@ -27,8 +27,9 @@ def test_every_model_is_registered():
 
     import django_etl.urls  # noqa: F401  (the web process registers the admins when it loads its URLs)
 
-    # Derived caches the console reads (the daily rollup and its mark): rebuilt by a job, never looked at.
-    internal = {"runs.StepDay", "runs.RollupMark"}
+    # Derived caches the console reads (the daily rollup and its mark), and the retention's platform-wide
+    # state of archived months (manage_partitions reports it; no organization's member may see it).
+    internal = {"runs.StepDay", "runs.RollupMark", "runs.PartitionArchive"}
     for label in ("core", "connectors", "pipelines", "runs", "monitoring", "lineage"):
         for model in apps.get_app_config(label).get_models():
             if model._meta.label in internal:
